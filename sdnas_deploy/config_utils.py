@@ -1,0 +1,77 @@
+"""Build typed config dataclasses from recipe mappings, rejecting unknown keys.
+
+Every config section (search, train, export, profile, check) is a frozen-free dataclass whose
+field defaults are the project's documented defaults. Recipes (YAML) and CLI flags override them;
+a key that does not exist is a one-line BadInputError naming the closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Mapping, TypeVar
+
+from .errors import BadInputError
+from .registry import suggest
+
+C = TypeVar("C")
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Light type check/coercion for YAML scalars (int->float, list->tuple)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, float, str, bool):
+        if annotation is not bool and isinstance(value, bool) or not isinstance(value, annotation):
+            raise BadInputError(f"{where}: expected {annotation.__name__}, got {value!r}")
+        return value
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except BadInputError:
+                continue
+        raise BadInputError(f"{where}: value {value!r} has the wrong type")
+    if origin is tuple and isinstance(value, (list, tuple)):
+        return tuple(value)
+    if origin is list and isinstance(value, (list, tuple)):
+        return list(value)
+    if origin is typing.Literal:
+        if value not in args:
+            raise BadInputError(f"{where}: expected one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    return value
+
+
+def from_mapping(cls: type[C], data: Mapping[str, Any] | None, source: str) -> C:
+    """Instantiate dataclass ``cls`` from ``data``; unknown keys or wrong types raise BadInputError."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs = {}
+    for key, value in data.items():
+        norm = str(key).replace("-", "_")
+        if norm not in fields:
+            raise BadInputError(f"{source}: unknown key {key!r}{suggest(norm, sorted(fields))}; remove or rename it")
+        kwargs[norm] = _coerce(value, hints[norm], f"{source}: key {key!r}")
+    return cls(**kwargs)  # type: ignore[call-arg]
+
+
+def override(config: C, source: str = "command line", **changes: Any) -> C:
+    """Return a copy of ``config`` with non-None ``changes`` applied (CLI flags over recipe values)."""
+    clean = {k: v for k, v in changes.items() if v is not None}
+    if not clean:
+        return config
+    merged = {**dataclasses.asdict(config), **clean}  # type: ignore[arg-type]
+    return from_mapping(type(config), merged, source)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain dict of a config dataclass (for resolved-config files and reports)."""
+    return dataclasses.asdict(config)

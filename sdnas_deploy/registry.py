@@ -1,0 +1,40 @@
+"""Plain-dict registries filled by decorators (spaces, ops, datasets, export formats, ...).
+
+Tests parametrize over the dicts directly. Lookups of an unknown name raise a one-line
+BadInputError that lists the known names and suggests the closest one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable, Mapping, TypeVar
+
+from .errors import BadInputError
+
+T = TypeVar("T")
+
+
+def register_into(table: dict[str, T], name: str) -> Callable[[T], T]:
+    """Decorator: ``@register_into(OPS, "sep_conv_3x3")`` stores the object under ``name``."""
+
+    def deco(obj: T) -> T:
+        if name in table:
+            raise ValueError(f"duplicate registration: {name}")
+        table[name] = obj
+        return obj
+
+    return deco
+
+
+def suggest(name: str, choices: list[str] | Mapping[str, object]) -> str:
+    """A ' (did you mean X?)' hint for a mistyped name, or ''."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def lookup(table: Mapping[str, T], name: str, kind: str) -> T:
+    """Return ``table[name]`` or raise BadInputError naming the known choices."""
+    if name in table:
+        return table[name]
+    known = ", ".join(sorted(table))
+    raise BadInputError(f"unknown {kind} {name!r}{suggest(name, table)}; known: {known}")
