@@ -1,0 +1,194 @@
+"""The DARTS supernet: every edge is a softmax(α)-weighted mixture of all candidate ops (DESIGN.md §1).
+
+``SearchNetwork`` owns two architecture matrices, ``alphas_normal`` and ``alphas_reduce`` (one row
+per edge, one column per primitive). They are registered ``nn.Parameter``s so they travel in the
+``state_dict`` and checkpoints, but the weight optimizer must use :meth:`weight_parameters` and
+the architecture optimizer :meth:`arch_parameters`. ``forward`` accepts explicit per-edge weights
+in place of softmax(α): one-hot masks from :func:`discretized_weights` evaluate the *derived*
+architecture inside the supernet (the discretization gap); the latency penalty uses the same path.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .genotype import DARTS_STEPS, Genotype, derive_genotype, edge_index, num_edges
+from .ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN
+
+
+class MixedOp(nn.Module):
+    """One supernet edge: ``Σ_k w_k · op_k(x)`` over all primitives; pools get a BatchNorm (affine=False).
+
+    The ``none`` term is identically zero, so it is skipped: the sum and every gradient are unchanged
+    (α_none still acts through the softmax normalisation).
+    """
+
+    def __init__(self, C: int, stride: int) -> None:
+        super().__init__()
+        self._ops = nn.ModuleList()
+        for primitive in PRIMITIVES:
+            op = OPS[primitive](C, stride, False)
+            if "pool" in primitive:
+                op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+            self._ops.append(op)
+        self._none = PRIMITIVES.index("none")
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor | None = None
+        for k, op in enumerate(self._ops):
+            if k == self._none:
+                continue
+            term = weights[k] * op(x)
+            out = term if out is None else out + term
+        assert out is not None
+        return out
+
+
+class SearchCell(nn.Module):
+    """A supernet cell: 2 inputs, ``steps`` nodes fed by MixedOps from every earlier state, concat of the last nodes."""
+
+    def __init__(
+        self, steps: int, multiplier: int, C_prev_prev: int, C_prev: int, C: int, reduction: bool, reduction_prev: bool
+    ) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self._steps = steps
+        self._multiplier = multiplier
+        if reduction_prev:
+            self.preprocess0: nn.Module = FactorizedReduce(C_prev_prev, C, affine=False)
+        else:
+            self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
+        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self._ops = nn.ModuleList()
+        for node in range(steps):
+            for j in range(2 + node):
+                stride = 2 if reduction and j < 2 else 1
+                self._ops.append(MixedOp(C, stride))
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for node in range(self._steps):
+            start = edge_index(node, 0)
+            s = sum(self._ops[start + j](h, weights[start + j]) for j, h in enumerate(states))
+            states.append(s)
+        return torch.cat(states[-self._multiplier :], dim=1)
+
+
+class SearchNetwork(nn.Module):
+    """DARTS supernet: stem, ``layers`` SearchCells (reductions at 1/3 and 2/3 depth), global pool, classifier."""
+
+    def __init__(
+        self,
+        C: int,
+        num_classes: int,
+        layers: int,
+        in_channels: int = 3,
+        steps: int = DARTS_STEPS,
+        multiplier: int = 4,
+        stem_multiplier: int = 3,
+    ) -> None:
+        super().__init__()
+        for name, value in (("C", C), ("num_classes", num_classes), ("layers", layers), ("in_channels", in_channels),
+                            ("steps", steps), ("stem_multiplier", stem_multiplier)):
+            if value < 1:
+                raise ValueError(f"SearchNetwork: {name} must be >= 1, got {value}")
+        if not 1 <= multiplier <= steps:
+            raise ValueError(f"SearchNetwork: multiplier must be in 1..steps={steps}, got {multiplier}")
+        self.init_args = dict(C=C, num_classes=num_classes, layers=layers, in_channels=in_channels,
+                              steps=steps, multiplier=multiplier, stem_multiplier=stem_multiplier)
+        self._steps = steps
+        self._multiplier = multiplier
+
+        C_curr = stem_multiplier * C
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False), nn.BatchNorm2d(C_curr))
+        C_prev_prev, C_prev, C_curr = C_curr, C_curr, C
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                C_curr *= 2
+            cell = SearchCell(steps, multiplier, C_prev_prev, C_prev, C_curr, reduction, reduction_prev)
+            self.cells.append(cell)
+            reduction_prev = reduction
+            C_prev_prev, C_prev = C_prev, multiplier * C_curr
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C_prev, num_classes)
+
+        shape = (num_edges(steps), len(PRIMITIVES))
+        self.alphas_normal = nn.Parameter(1e-3 * torch.randn(shape))
+        self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(shape))
+
+    _ARCH_NAMES = ("alphas_normal", "alphas_reduce")
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """Exactly the two α matrices (for the architecture optimizer)."""
+        return [self.alphas_normal, self.alphas_reduce]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Every parameter except the α matrices (for the weight optimizer)."""
+        return [p for name, p in self.named_parameters() if name not in self._ARCH_NAMES]
+
+    def arch_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """softmax(α) per edge for the normal and reduction cells (differentiable)."""
+        return F.softmax(self.alphas_normal, dim=-1), F.softmax(self.alphas_reduce, dim=-1)
+
+    def _check_weights(self, weights: torch.Tensor, name: str) -> None:
+        if weights.shape != self.alphas_normal.shape:
+            raise ValueError(f"{name} has shape {tuple(weights.shape)}; expected {tuple(self.alphas_normal.shape)}")
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        weights_normal: torch.Tensor | None = None,
+        weights_reduce: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits; explicit ``weights_*`` ([edges, ops]) replace softmax(α) for that cell type."""
+        if weights_normal is None:
+            weights_normal = F.softmax(self.alphas_normal, dim=-1)
+        else:
+            self._check_weights(weights_normal, "weights_normal")
+        if weights_reduce is None:
+            weights_reduce = F.softmax(self.alphas_reduce, dim=-1)
+        else:
+            self._check_weights(weights_reduce, "weights_reduce")
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            weights = weights_reduce if cell.reduction else weights_normal
+            s0, s1 = s1, cell(s0, s1, weights)
+        out = self.global_pooling(s1)
+        return self.classifier(torch.flatten(out, 1))
+
+    def new(self) -> "SearchNetwork":
+        """A fresh supernet with the same constructor args and a copy of the current α (same device)."""
+        fresh = type(self)(**self.init_args).to(self.alphas_normal.device)
+        with torch.no_grad():
+            for mine, theirs in zip(fresh.arch_parameters(), self.arch_parameters()):
+                mine.copy_(theirs)
+        return fresh
+
+    def genotype(self) -> Genotype:
+        """The discrete architecture the current α select (DARTS rule)."""
+        with torch.no_grad():
+            normal, reduce = self.arch_weights()
+        return derive_genotype(normal, reduce, steps=self._steps, multiplier=self._multiplier)
+
+
+def discretized_weights(
+    genotype: Genotype, steps: int = DARTS_STEPS, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-hot ``[edges, ops]`` masks (normal, reduce): 1 on each derived edge's op, 0 elsewhere.
+
+    Passed to ``SearchNetwork.forward`` they make the supernet compute exactly the derived cell
+    structure with the supernet's shared weights.
+    """
+    masks = []
+    for cell in ("normal", "reduce"):
+        mask = torch.zeros(num_edges(steps), len(PRIMITIVES), device=device)
+        entries, _ = genotype.cell(cell)
+        for k, (op, index) in enumerate(entries):
+            mask[edge_index(k // 2, index), PRIMITIVES.index(op)] = 1.0
+        masks.append(mask)
+    return masks[0], masks[1]
