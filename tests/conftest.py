@@ -17,15 +17,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     has_trt = importlib.util.find_spec("tensorrt") is not None
     run_slow = config.getoption("--runslow")
     for item in items:
-        if "gpu" in item.keywords and not has_cuda:
+        if item.get_closest_marker("gpu") and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
-        if "trt" in item.keywords and not has_trt:
+        if item.get_closest_marker("trt") and not has_trt:
             item.add_marker(pytest.mark.skip(reason="needs TensorRT"))
-        if "slow" in item.keywords and not run_slow:
+        if item.get_closest_marker("slow") and not run_slow:
             item.add_marker(pytest.mark.skip(reason="slow: use --runslow"))
 
 
-@pytest.fixture(autouse=True)
-def _two_threads() -> None:
-    """Keep torch to the CI machine's two cores."""
-    torch.set_num_threads(2)
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread for the whole session: the tiny convs here run fastest single-threaded, CI has
+    2 cores, and every fixture (whatever its scope) computes with the same thread count, so results
+    that tests compare bit for bit are reproducible."""
+    torch.set_num_threads(1)

@@ -1,0 +1,152 @@
+"""Retraining configuration: the ``train:`` section of a recipe, and the reference recipes it falls back to.
+
+Fields left ``None`` mean "the reference value of the chosen setting"; :func:`resolve` fills them in, so a
+recipe only names what it changes. The references are the DARTS paper's retraining recipes
+(DESIGN.md §1): ``cifar`` (CIFAR-10 evaluation) and ``mobile`` (ImageNet mobile setting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..config_utils import from_mapping
+from ..errors import BadInputError
+from ..io_utils import load_yaml
+
+Setting = Literal["cifar", "mobile"]
+LrSchedule = Literal["cosine", "exp"]
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of ``sdnas train``; ``None`` = the setting's reference value (see :data:`REFERENCE`)."""
+
+    dataset: str = "digits"  # embedded 16x16 digits: runs anywhere without downloads
+    data_dir: str | None = None  # folder for cifar10/cifar100/imagefolder
+    limit: int | None = None  # a fixed subset of N samples of the train and of the test split (quick runs)
+    setting: Setting = "cifar"  # network family and reference recipe: cifar | mobile
+    layers: int | None = None  # cells; None -> nets.builder.SETTINGS[setting]
+    channels: int | None = None  # initial channels; None -> nets.builder.SETTINGS[setting]
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    lr_schedule: LrSchedule | None = None  # cosine (to 0 over the epochs) | exp (x lr_decay per epoch)
+    lr_decay: float | None = None  # per-epoch factor of the exp schedule (None -> 0.97 when exp)
+    momentum: float = 0.9  # SGD momentum (no Nesterov), as DARTS
+    weight_decay: float | None = None
+    grad_clip: float = 5.0  # max global gradient norm; 0 disables clipping
+    auxiliary: bool = True  # auxiliary head at 2/3 depth (training only; excluded from export)
+    auxiliary_weight: float = 0.4
+    drop_path_prob: float = 0.2  # final drop-path probability, ramped linearly from 0 over the epochs
+    cutout: int | None = None  # cutout square side in pixels; 0 disables
+    label_smoothing: float | None = None
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "auto"  # auto | bf16 | fp16 | off (auto: bf16/fp16 on CUDA, fp32 on CPU)
+    channels_last: bool | None = None  # None: on for CUDA only
+    steps_per_epoch: int | None = None  # cap on training batches per epoch (quick runs, smoke tests)
+    eval_batch_size: int = 256
+
+
+# The DARTS reference retraining recipes (Liu et al., 2019, §A.2 / §3.3), filled in by resolve().
+REFERENCE: dict[str, dict[str, Any]] = {
+    "cifar": {
+        "epochs": 600,  # DARTS reference: 600 epochs on CIFAR-10
+        "batch_size": 96,  # DARTS reference: batch 96
+        "lr": 0.025,  # DARTS reference: SGD lr 0.025 ...
+        "lr_schedule": "cosine",  # ... annealed to 0 by a cosine schedule
+        "weight_decay": 3e-4,  # DARTS reference: weight decay 3e-4
+        "cutout": 16,  # DARTS reference: cutout of length 16
+        "label_smoothing": 0.0,  # DARTS reference: no label smoothing on CIFAR
+    },
+    "mobile": {
+        "epochs": 250,  # DARTS reference: 250 epochs on ImageNet
+        "batch_size": 128,  # DARTS reference: batch 128
+        "lr": 0.1,  # DARTS reference: SGD lr 0.1 ...
+        "lr_schedule": "exp",  # ... decayed x0.97 after each epoch (EXP_LR_DECAY)
+        "weight_decay": 3e-5,  # DARTS reference: weight decay 3e-5
+        "cutout": 0,  # DARTS reference: no cutout on ImageNet
+        "label_smoothing": 0.1,  # DARTS reference: label smoothing 0.1
+    },
+}
+
+# DARTS reference per-epoch decay of the exp schedule (ImageNet); used whenever the schedule is exp.
+EXP_LR_DECAY = 0.97
+
+
+def _network_defaults(setting: str) -> tuple[int, int]:
+    """Default (layers, channels) of a setting, read from the network builder's table."""
+    from ..nets.builder import SETTINGS
+    from ..registry import lookup
+
+    spec = lookup(SETTINGS, setting, "network setting")
+    return int(spec.layers), int(spec.channels)
+
+
+def _check(condition: bool, field: str, value: Any, need: str) -> None:
+    if not condition:
+        raise BadInputError(f"train config: {field}={value!r} is invalid; {need}")
+
+
+def validate(config: TrainConfig) -> TrainConfig:
+    """Reject values no run can use, with a one-line message per problem; returns ``config``."""
+    c = config
+    if c.limit is not None:
+        _check(c.limit >= 1, "limit", c.limit, "use a positive sample count or leave it unset")
+    for name in ("layers", "channels", "epochs", "batch_size", "steps_per_epoch"):
+        value = getattr(c, name)
+        if value is not None:
+            _check(value >= 1, name, value, "use a positive integer")
+    _check(c.eval_batch_size >= 1, "eval_batch_size", c.eval_batch_size, "use a positive integer")
+    if c.lr is not None:
+        _check(c.lr > 0, "lr", c.lr, "use a positive learning rate")
+    if c.lr_decay is not None:
+        _check(0 < c.lr_decay <= 1, "lr_decay", c.lr_decay, "use a factor in (0, 1]")
+    if c.weight_decay is not None:
+        _check(c.weight_decay >= 0, "weight_decay", c.weight_decay, "use 0 or a positive value")
+    if c.cutout is not None:
+        _check(c.cutout >= 0, "cutout", c.cutout, "use 0 (off) or a side length in pixels")
+    if c.label_smoothing is not None:
+        _check(0 <= c.label_smoothing < 1, "label_smoothing", c.label_smoothing, "use a value in [0, 1)")
+    _check(0 <= c.momentum < 1, "momentum", c.momentum, "use a value in [0, 1)")
+    _check(c.grad_clip >= 0, "grad_clip", c.grad_clip, "use 0 (off) or a positive norm")
+    _check(c.auxiliary_weight >= 0, "auxiliary_weight", c.auxiliary_weight, "use 0 or a positive weight")
+    _check(0 <= c.drop_path_prob < 1, "drop_path_prob", c.drop_path_prob, "use a probability in [0, 1)")
+    _check(c.seed >= 0, "seed", c.seed, "use a non-negative integer")
+    return c
+
+
+def resolve(config: TrainConfig) -> TrainConfig:
+    """Copy of ``config`` with every ``None`` recipe field set to the reference value of its setting."""
+    validate(config)
+    if config.setting not in REFERENCE:
+        raise BadInputError(f"train config: unknown setting {config.setting!r}; use one of: {', '.join(REFERENCE)}")
+    layers, channels = _network_defaults(config.setting)
+    filled: dict[str, Any] = {"layers": layers, "channels": channels, **REFERENCE[config.setting]}
+    changes = {k: v for k, v in filled.items() if getattr(config, k) is None}
+    schedule = changes.get("lr_schedule", config.lr_schedule)
+    if schedule == "exp" and config.lr_decay is None:
+        changes["lr_decay"] = EXP_LR_DECAY
+    return validate(dataclasses.replace(config, **changes))
+
+
+def train_config_from_mapping(data: Any, source: str) -> TrainConfig:
+    """Build a TrainConfig from a mapping (the ``train:`` section), rejecting unknown keys."""
+    if data is None:
+        return TrainConfig()
+    if not isinstance(data, dict):
+        raise BadInputError(f"{source}: expected a mapping of train settings, got {type(data).__name__}")
+    return validate(from_mapping(TrainConfig, data, source))
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read the ``train:`` section of a recipe YAML (other sections are left to their owners)."""
+    recipe = load_yaml(path, "recipe")
+    if recipe is None:
+        recipe = {}
+    if not isinstance(recipe, dict):
+        raise BadInputError(f"{path}: a recipe must be a mapping with sections such as train:; fix the YAML")
+    return train_config_from_mapping(recipe.get("train"), f"{path}: train")
