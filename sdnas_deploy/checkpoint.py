@@ -47,6 +47,7 @@ def rng_state() -> dict[str, Any]:
         "python_pos": random.getstate()[2],
         "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
         "numpy_pos": int(np_state[2]),
+        "numpy_gauss": [int(np_state[3]), float(np_state[4])],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -58,7 +59,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore states captured by :func:`rng_state`."""
     random.setstate((3, tuple(int(v) for v in state["python"]), state["python_pos"]))
     keys = state["numpy_keys"].numpy().astype(np.uint32)
-    np.random.set_state(("MT19937", keys, int(state["numpy_pos"]), 0, 0.0))
+    has_gauss, cached = state.get("numpy_gauss", [0, 0.0])
+    np.random.set_state(("MT19937", keys, int(state["numpy_pos"]), int(has_gauss), float(cached)))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

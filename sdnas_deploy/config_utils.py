@@ -38,10 +38,16 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             except BadInputError:
                 continue
         raise BadInputError(f"{where}: value {value!r} has the wrong type")
-    if origin is tuple and isinstance(value, (list, tuple)):
-        return tuple(value)
-    if origin is list and isinstance(value, (list, tuple)):
-        return list(value)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise BadInputError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and args and Ellipsis not in args:
+            if len(args) != len(value):
+                raise BadInputError(f"{where}: expected {len(args)} values, got {len(value)}")
+            item_types = list(args)
+        else:
+            item_types = [args[0] if args else Any] * len(value)
+        return origin(_coerce(v, t, where) for v, t in zip(value, item_types))
     if origin is typing.Literal:
         if value not in args:
             raise BadInputError(f"{where}: expected one of {', '.join(map(str, args))}, got {value!r}")

@@ -28,11 +28,19 @@ def _atomic_write(path: Path, writer: Callable[[Path], None]) -> Path:
     tmp = Path(tmp_name)
     try:
         writer(tmp)
+        os.chmod(tmp, _plain_file_mode())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _plain_file_mode() -> int:
+    """The mode a plain ``open(..., "w")`` would give (mkstemp's 0600 would hide reports from other users)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
@@ -54,7 +62,9 @@ def _json_default(obj: Any) -> Any:
 
 
 def _finite(obj: Any) -> Any:
-    """Replace NaN/inf floats by None so the JSON stays standard."""
+    """Replace NaN/inf floats (also inside arrays/tensors) by None so the JSON stays standard."""
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        obj = obj.tolist()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
@@ -64,10 +74,14 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def dumps_json(obj: Any) -> str:
+    """Indented, standard JSON (NaN/inf become null; numpy/tensors/paths converted)."""
+    return json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)
+
+
 def atomic_write_json(path: Path, obj: Any) -> Path:
     """Write ``obj`` as indented, standard JSON (no NaN) to ``path`` atomically."""
-    text = json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)
-    return atomic_write_text(path, text + "\n")
+    return atomic_write_text(path, dumps_json(obj) + "\n")
 
 
 def atomic_save_safetensors(path: Path, tensors: dict, metadata: dict[str, str] | None = None) -> Path:

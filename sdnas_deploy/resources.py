@@ -34,11 +34,14 @@ def resolve_data_file(kind: str, name_or_path: str, suffixes: tuple[str, ...] = 
     if candidate.is_file():
         return candidate
     folder = data_dir(kind)
-    stem = candidate.name
-    for name in [stem] + [stem + s for s in suffixes]:
-        path = folder / name
-        if path.is_file():
-            return path
+    # Only a bare name or `<kind>/<name>` means a shipped file: a mistyped path of the user's own
+    # file must not silently fall back to a shipped one of the same name.
+    if str(candidate.parent) in (".", kind):
+        stem = candidate.name
+        for name in [stem] + [stem + s for s in suffixes]:
+            path = folder / name
+            if path.is_file():
+                return path
     shipped = sorted(p.stem for p in folder.glob("*") if p.suffix in suffixes) if folder.is_dir() else []
     raise BadInputError(
         f"{DATA_KINDS[kind]} not found: {name_or_path}; pass a file path or one of: {', '.join(shipped) or '(none shipped)'}"

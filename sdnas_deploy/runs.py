@@ -1,0 +1,84 @@
+"""Run directories and resolution of the CLI's GENOTYPE_OR_RUN / RUN_OR_WEIGHTS arguments.
+
+Layout written by the commands (documented in the README):
+
+- search run: ``config.json``, ``genotype.json``, ``alpha_history.json``, ``report.json``, ``checkpoint.pt``
+- train run: ``config.json``, ``genotype.json``, ``best.safetensors``, ``last.safetensors``, ``report.json``, ``checkpoint.pt``
+- pipeline run (``sdnas run``): ``recipe.json``, ``search/``, ``train/``, ``export/model.onnx`` + ``model.json``,
+  ``profile.json``, ``check.json``, ``report.json``
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .errors import BadInputError
+
+GENOTYPE_FILE = "genotype.json"
+WEIGHT_FILES = ("best.safetensors", "last.safetensors")
+
+
+def new_run_dir(kind: str, out: str | Path | None) -> Path:
+    """``out`` if given, else ``runs/<kind>-<timestamp>``; created if missing."""
+    if out:
+        path = Path(out)
+    else:  # never share a default directory with another run started in the same second
+        base = Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+    if path.exists() and not path.is_dir():
+        raise BadInputError(f"--out {path}: exists and is not a directory; choose another path")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _candidates(run: Path, name: str) -> list[Path]:
+    """Places a file may sit in a search, train or pipeline run directory."""
+    return [run / name, run / "train" / name, run / "search" / name]
+
+
+def resolve_genotype_path(arg: str) -> Path | str:
+    """A genotype JSON path, a run directory holding one, or a reference genotype name (returned as str)."""
+    from .space.genotype import REFERENCE_GENOTYPES
+
+    if arg in REFERENCE_GENOTYPES:
+        return arg
+    path = Path(arg)
+    if path.is_dir():
+        for cand in _candidates(path, GENOTYPE_FILE):
+            if cand.is_file():
+                return cand
+        raise BadInputError(f"{path}: no {GENOTYPE_FILE} in this run directory; run `sdnas search` first or pass a genotype file")
+    if not path.exists():
+        known = ", ".join(sorted(REFERENCE_GENOTYPES))
+        raise BadInputError(f"genotype not found: {arg}; pass a genotype.json, a run directory, or one of: {known}")
+    return path
+
+
+def load_genotype_arg(arg: str):
+    """Load the Genotype named by a CLI argument (see :func:`resolve_genotype_path`)."""
+    from .space.genotype import REFERENCE_GENOTYPES, load_genotype
+
+    where = resolve_genotype_path(arg)
+    if isinstance(where, str):
+        return REFERENCE_GENOTYPES[where]
+    return load_genotype(where)
+
+
+def resolve_weights_path(arg: str) -> Path:
+    """A .safetensors file, or a train/pipeline run directory (its best weights, else last)."""
+    path = Path(arg)
+    if path.is_dir():
+        for name in WEIGHT_FILES:
+            for cand in _candidates(path, name):
+                if cand.is_file():
+                    return cand
+        raise BadInputError(f"{path}: no trained weights (best/last.safetensors) in this run directory; run `sdnas train` first")
+    if not path.exists():
+        raise BadInputError(f"weights not found: {arg}; pass a .safetensors file or a train run directory")
+    if path.suffix != ".safetensors":
+        raise BadInputError(f"{path}: expected a .safetensors weights file written by `sdnas train`")
+    return path
