@@ -1,0 +1,149 @@
+"""Search configuration: the ``search:`` section of a recipe (DARTS hyperparameters + SD-DARTS options).
+
+Each default says where it comes from: "DARTS reference" = the CIFAR-10 search of Liu et al. (2019)
+(DESIGN.md §1); "ours" = a choice of this project, because SD-DARTS does not publish its full settings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..config_utils import from_mapping, to_dict
+from ..errors import BadInputError
+from ..io_utils import load_json, load_yaml
+
+DistillMode = Literal["sd", "none"]
+VoteRule = Literal["soft", "hard"]
+AmpMode = Literal["auto", "bf16", "fp16", "off"]
+
+# Keys that change the supernet or the data it sees: a resumed run must keep them.
+STRUCTURAL_KEYS = ("space", "dataset", "layers", "channels")
+
+
+@dataclass
+class SearchConfig:
+    """Hyperparameters of ``sdnas search``."""
+
+    space: str = "darts"  # DARTS reference: the 8-op DARTS cell space
+    dataset: str = "digits"  # ours: embedded 16x16 digits, runs anywhere without downloads (reference: cifar10)
+    data_dir: str | None = None  # ours: folder of cifar10/cifar100/imagefolder data
+    limit: int | None = None  # ours: use only the first N training images (quick runs, tests)
+    layers: int = 8  # DARTS reference: 8 cells in the search supernet
+    channels: int = 16  # DARTS reference: 16 initial channels
+    epochs: int = 50  # DARTS reference: 50 search epochs
+    batch_size: int = 64  # DARTS reference: batch 64 (first order)
+    lr: float = 0.025  # DARTS reference: SGD lr of the weights ...
+    lr_min: float = 0.001  # DARTS reference: ... cosine-annealed to 0.001
+    momentum: float = 0.9  # DARTS reference
+    weight_decay: float = 3e-4  # DARTS reference
+    grad_clip: float = 5.0  # DARTS reference: global grad-norm clip of the weights; 0 disables
+    arch_lr: float = 3e-4  # DARTS reference: Adam lr of α
+    arch_betas: tuple[float, float] = (0.5, 0.999)  # DARTS reference: Adam betas of α
+    arch_weight_decay: float = 1e-3  # DARTS reference: weight decay of α
+    unrolled: bool = False  # DARTS reference: first order is the default; True = second-order α gradient
+    train_portion: float = 0.5  # DARTS reference: train split 50/50 into weight-train / arch-val halves
+    seed: int = 2  # DARTS reference code's default seed
+    device: str = "auto"  # ours: auto | cpu | cuda | cuda:N
+    amp: AmpMode = "auto"  # ours: bf16/fp16 autocast on CUDA, fp32 on CPU
+    channels_last: bool | None = None  # ours: None = on for CUDA only
+    steps_per_epoch: int | None = None  # ours: cap on steps (and eval batches) per epoch, for quick runs
+    distill: DistillMode = "sd"  # ours: "sd" = SD-DARTS self-distillation, "none" = plain DARTS
+    teachers: int = 3  # ours: K voting teachers (odd, so a hard vote of 3 rarely ties)
+    # ours: weight steps between teacher snapshots. 100 steps ≈ 1/4 epoch of the reference (391 steps/epoch),
+    # so K=3 teachers span the last ~3/4 epoch: recent enough to be relevant, far enough apart to differ.
+    teacher_interval: int = 100
+    vote: VoteRule = "soft"  # ours: soft = mean of teacher probabilities; hard = majority class
+    temperature: float = 2.0  # ours: T of the KL term (Hinton et al.'s usual range 2-4)
+    distill_weight: float = 1.0  # ours: λ of the T²-scaled KL term (equal footing with the CE loss)
+    # ours: epochs before distillation starts; early supernets are near-random teachers (10% of the reference run)
+    distill_warmup_epochs: int = 5
+    distill_arch: bool = False  # ours: also add the KL term to the α (val) loss
+    sharpness: bool = False  # ours: dominant Hessian eigenvalue of the val loss w.r.t. α each epoch (costly)
+    sharpness_iters: int = 20  # ours: power-iteration steps
+    sharpness_batches: int = 2  # ours: val batches averaged in the Hessian
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def _check(condition: bool, field: str, value: Any, need: str) -> None:
+    if not condition:
+        raise BadInputError(f"search config: {field}={value!r} is invalid; {need}")
+
+
+def validate(config: SearchConfig) -> SearchConfig:
+    """Reject values no search can use, one line per problem; returns ``config``."""
+    c = config
+    for name in ("layers", "channels", "epochs", "batch_size", "teachers", "teacher_interval",
+                 "sharpness_iters", "sharpness_batches"):
+        _check(getattr(c, name) >= 1, name, getattr(c, name), "use a positive integer")
+    for name in ("limit", "steps_per_epoch"):
+        value = getattr(c, name)
+        if value is not None:
+            _check(value >= 1, name, value, "use a positive integer or leave it unset")
+    # DARTS places reductions at layers//3 and 2*layers//3; fewer than 2 cells leaves no normal cell.
+    _check(c.layers >= 2, "layers", c.layers, "use at least 2 cells")
+    for name in ("lr", "arch_lr", "temperature"):
+        value = getattr(c, name)
+        _check(math.isfinite(value) and value > 0, name, value, "use a positive finite number")
+    for name in ("lr_min", "weight_decay", "arch_weight_decay", "grad_clip", "distill_weight"):
+        value = getattr(c, name)
+        _check(math.isfinite(value) and value >= 0, name, value, "use 0 or a positive finite number")
+    _check(c.lr_min <= c.lr, "lr_min", c.lr_min, f"use a value not above lr={c.lr}")
+    _check(0 <= c.momentum < 1, "momentum", c.momentum, "use a value in [0, 1)")
+    _check(0 < c.train_portion < 1, "train_portion", c.train_portion, "use a fraction in (0, 1)")
+    betas = tuple(c.arch_betas)
+    _check(
+        len(betas) == 2 and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas),
+        "arch_betas", c.arch_betas, "use two numbers in [0, 1), e.g. [0.5, 0.999]",
+    )
+    c.arch_betas = (float(betas[0]), float(betas[1]))
+    _check(c.distill_warmup_epochs >= 0, "distill_warmup_epochs", c.distill_warmup_epochs, "use 0 or more epochs")
+    _check(c.seed >= 0, "seed", c.seed, "use a non-negative integer")
+    return c
+
+
+def search_config_from_mapping(data: Any, source: str) -> SearchConfig:
+    """Build a SearchConfig from the ``search:`` mapping, rejecting unknown keys and bad values."""
+    if data is None:
+        return SearchConfig()
+    if not isinstance(data, dict):
+        raise BadInputError(f"{source}: expected a mapping of search settings, got {type(data).__name__}")
+    return from_mapping(SearchConfig, data, source)
+
+
+def load_search_config(path: str | Path) -> SearchConfig:
+    """Read the ``search:`` section of a recipe YAML; other sections belong to other commands."""
+    recipe = load_yaml(path, "recipe")
+    if recipe is None:
+        recipe = {}
+    if not isinstance(recipe, dict):
+        raise BadInputError(f"{path}: a recipe must be a mapping with sections such as search:; fix the YAML")
+    return search_config_from_mapping(recipe.get("search"), f"{path}: search")
+
+
+def changed_keys(saved: Any, config: SearchConfig) -> list[str]:
+    """Keys whose value in ``config`` differs from a saved resolved config (a dict from JSON)."""
+    current = to_dict(config)
+    if not isinstance(saved, dict):
+        return sorted(current)
+    as_list = lambda v: list(v) if isinstance(v, (tuple, list)) else v  # noqa: E731  (JSON turns tuples into lists)
+    return [k for k, v in current.items() if as_list(saved.get(k)) != as_list(v)]
+
+
+def check_resume_config(config: SearchConfig, out_dir: str | Path) -> dict[str, Any]:
+    """The run's saved ``config.json``; BadInputError if ``config`` changes the supernet or its data."""
+    path = Path(out_dir) / "config.json"
+    if not path.is_file():
+        raise BadInputError(f"{out_dir}: nothing to resume (no config.json); start a new run without --resume")
+    saved = load_json(path, "run config")
+    if not isinstance(saved, dict):
+        raise BadInputError(f"{path}: not a search config (expected a mapping); start a new run without --resume")
+    changed = [k for k in changed_keys(saved, config) if k in STRUCTURAL_KEYS]
+    if changed:
+        detail = ", ".join(f"{k} {saved.get(k)!r} -> {getattr(config, k)!r}" for k in changed)
+        raise BadInputError(f"cannot resume {out_dir} with a different {detail}; keep the run's values or start a new run")
+    return saved

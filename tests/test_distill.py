@@ -1,0 +1,130 @@
+"""Voting teachers: vote rules on hand-made logits, the T²-scaled KL, and snapshot independence."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sdnas_deploy.errors import BadInputError
+from sdnas_deploy.nas.distill import VotingTeachers, distill_loss, hard_vote, soft_vote
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+class _FixedLogits(nn.Module):
+    """A 'teacher' whose logits are a stored table (row i for sample i)."""
+
+    def __init__(self, logits: list[list[float]]) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.tensor(logits))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.table[: x.shape[0]]
+
+
+def _probs(rows: list[list[float]]) -> torch.Tensor:
+    return torch.tensor(rows)
+
+
+def test_soft_vote_is_the_mean() -> None:
+    probs = torch.stack([_probs([[0.7, 0.2, 0.1]]), _probs([[0.1, 0.8, 0.1]]), _probs([[0.4, 0.4, 0.2]])])
+    assert torch.allclose(soft_vote(probs), torch.tensor([[0.4, 1.4 / 3, 0.4 / 3]]))
+
+
+def test_hard_vote_picks_majority_and_averages_the_agreeing_teachers() -> None:
+    # sample 0: teachers 0 and 2 vote class 0, teacher 1 votes class 1 (confidently)
+    # sample 1: all three vote class 2
+    probs = torch.stack([
+        _probs([[0.6, 0.3, 0.1], [0.1, 0.1, 0.8]]),
+        _probs([[0.05, 0.9, 0.05], [0.2, 0.2, 0.6]]),
+        _probs([[0.5, 0.4, 0.1], [0.0, 0.3, 0.7]]),
+    ])
+    voted = hard_vote(probs)
+    assert torch.allclose(voted[0], torch.tensor([0.55, 0.35, 0.1]))
+    assert torch.allclose(voted[1], probs[:, 1].mean(dim=0))
+    assert voted[0].argmax() == 0 and soft_vote(probs)[0].argmax() == 1  # the vote overrules one loud teacher
+    assert torch.allclose(voted.sum(dim=1), torch.ones(2))
+
+
+def test_hard_vote_tie_falls_back_to_soft() -> None:
+    probs = torch.stack([_probs([[0.9, 0.1]]), _probs([[0.3, 0.7]])])
+    assert torch.allclose(hard_vote(probs), soft_vote(probs))
+
+
+def test_teacher_probs_use_temperature_and_vote_rule() -> None:
+    logits = [[[2.0, 0.0, 0.0]], [[0.0, 3.0, 0.0]], [[1.0, 0.0, 0.0]]]
+    x = torch.zeros(1, 1)
+    for vote in ("soft", "hard"):
+        teachers = VotingTeachers(k=3, interval=1, vote=vote, temperature=2.0)
+        for table in logits:
+            teachers.snapshot(_FixedLogits(table))
+        softened = torch.stack([F.softmax(torch.tensor(t) / 2.0, dim=1) for t in logits])
+        expected = softened.mean(dim=0) if vote == "soft" else softened[[0, 2]].mean(dim=0)
+        assert torch.allclose(teachers.teacher_probs(x), expected)
+
+
+def test_distill_loss_zero_when_equal_and_scaled_by_t_squared() -> None:
+    student = torch.tensor([[1.0, -0.5, 2.0], [0.3, 0.3, -1.0]])
+    for temperature in (1.0, 2.0, 4.0):
+        same = F.softmax(student / temperature, dim=1)
+        assert distill_loss(student, same, temperature).abs() < 1e-6
+    teacher = torch.tensor([[0.2, 0.5, 0.3], [0.6, 0.2, 0.2]])
+    log_q = F.log_softmax(student / 3.0, dim=1)
+    kl = (teacher * (teacher.log() - log_q)).sum(dim=1).mean()
+    assert math.isclose(float(distill_loss(student, teacher, 3.0)), 9.0 * float(kl), rel_tol=1e-5)
+    assert float(distill_loss(student, teacher, 3.0)) > 0
+
+
+def test_snapshots_are_frozen_independent_copies_in_a_ring_buffer() -> None:
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    teachers = VotingTeachers(k=2, interval=3, vote="soft", temperature=1.0)
+    taken = []
+    for step in range(1, 10):
+        with torch.no_grad():
+            model[0].bias.fill_(float(step))  # mark the model with the step number
+        if teachers.observe_step(model):
+            taken.append(step)
+    assert taken == [3, 6, 9]
+    assert len(teachers) == 2
+    assert [float(t[0].bias[0]) for t in teachers.snapshots] == [6.0, 9.0]  # oldest (3) dropped
+    with torch.no_grad():
+        model[0].bias.fill_(-1.0)
+    assert float(teachers.snapshots[-1][0].bias[0]) == 9.0
+    assert all(not p.requires_grad for t in teachers.snapshots for p in t.parameters())
+    running = teachers.snapshots[0][1].running_mean.clone()
+    teachers.teacher_probs(torch.randn(4, 2))
+    assert torch.equal(running, teachers.snapshots[0][1].running_mean)  # teachers never drift
+
+
+def test_state_dict_roundtrip_through_safe_load() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    teachers = VotingTeachers(k=3, interval=1, vote="hard", temperature=2.0)
+    for _ in range(4):
+        with torch.no_grad():
+            model[0].weight.add_(torch.randn(3, 2))
+        teachers.observe_step(model)
+    buf = io.BytesIO()
+    torch.save(teachers.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    restored = VotingTeachers(k=3, interval=1, vote="hard", temperature=2.0)
+    restored.load_state_dict(state, template=model)
+    x = torch.randn(5, 2)
+    assert restored.steps_seen == 4 and len(restored) == 3
+    assert torch.equal(restored.teacher_probs(x), teachers.teacher_probs(x))
+
+
+def test_bad_arguments_are_rejected() -> None:
+    with pytest.raises(BadInputError):
+        VotingTeachers(k=0, interval=1)
+    with pytest.raises(BadInputError):
+        VotingTeachers(k=1, interval=1, vote="median")  # type: ignore[arg-type]
