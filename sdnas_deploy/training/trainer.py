@@ -79,7 +79,7 @@ def train_one_epoch(
     epoch: int,
     progress: bool,
 ) -> dict[str, float]:
-    """One pass over (at most ``steps_per_epoch`` batches of) the training loader; mean loss and top-1 %."""
+    """One pass over (at most ``steps_per_epoch`` batches of) the training loader; mean loss and top-1 (fraction)."""
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing or 0.0)
     steps = len(loader) if config.steps_per_epoch is None else min(len(loader), config.steps_per_epoch)
     model.train()
@@ -111,13 +111,13 @@ def train_one_epoch(
             loss_sum += value * batch
             correct += _correct_topk(logits.detach(), labels, (1,))[0]
             seen += batch
-            bar.advance(loss=loss_sum / seen, acc=100.0 * correct / seen)
-    return {"train_loss": loss_sum / max(seen, 1), "train_top1": 100.0 * correct / max(seen, 1)}
+            bar.advance(loss=loss_sum / seen, acc=correct / seen)
+    return {"train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1)}
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, policy: DevicePolicy, num_classes: int) -> dict[str, Any]:
-    """Test loss, top-1 % and top-5 % (None under 5 classes) in eval mode, without the auxiliary head."""
+    """Test loss, top-1 and top-5 fractions (top-5 None under 5 classes) in eval mode, without the auxiliary head."""
     criterion = nn.CrossEntropyLoss(reduction="sum")
     ks = (1, 5) if num_classes >= 5 else (1,)
     loss_sum, hits, seen = 0.0, [0] * len(ks), 0
@@ -130,7 +130,7 @@ def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, policy: Devi
             loss_sum += float(criterion(logits, labels).item())
             hits = [h + c for h, c in zip(hits, _correct_topk(logits, labels, ks))]
             seen += labels.size(0)
-    top = [100.0 * h / max(seen, 1) for h in hits]
+    top = [h / max(seen, 1) for h in hits]
     return {"test_loss": loss_sum / max(seen, 1), "test_top1": top[0], "test_top5": top[1] if len(top) > 1 else None}
 
 

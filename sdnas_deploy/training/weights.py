@@ -43,7 +43,7 @@ class NetworkMeta:
     mean: list[float] = field(default_factory=list)  # per-channel normalization applied to inputs
     std: list[float] = field(default_factory=list)
     epoch: int = 0  # epochs trained when saved
-    test_top1: float | None = None  # test top-1 (%) at that epoch
+    test_top1: float | None = None  # test top-1 (fraction in [0, 1]) at that epoch
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, allow_nan=False)

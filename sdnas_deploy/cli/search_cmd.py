@@ -1,0 +1,88 @@
+"""`sdnas search`: SD-DARTS (or plain DARTS) search on a dataset, writing a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import cli_errors, print_json, print_table, resumed_config
+
+RecipeOpt = typer.Option(None, "--recipe", help="Recipe YAML (path or shipped name, e.g. default); its `search:` section sets the defaults.")
+
+
+@cli_errors
+def search(
+    recipe: Optional[str] = RecipeOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/search-<timestamp>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    dataset: Optional[str] = typer.Option(None, help="digits (embedded), cifar10, cifar100 or imagefolder."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Where the dataset files are (or go)."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N training images (quick runs)."),
+    layers: Optional[int] = typer.Option(None, help="Cells in the supernet (reference 8)."),
+    channels: Optional[int] = typer.Option(None, help="Initial channels (reference 16)."),
+    epochs: Optional[int] = typer.Option(None, help="Search epochs (reference 50)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Cap steps per epoch (quick runs)."),
+    lr: Optional[float] = typer.Option(None, help="Weight learning rate (cosine to --lr-min)."),
+    arch_lr: Optional[float] = typer.Option(None, "--arch-lr", help="Adam learning rate of α."),
+    unrolled: Optional[bool] = typer.Option(None, "--unrolled/--first-order", help="Second-order (unrolled) α gradient."),
+    distill: Optional[str] = typer.Option(None, help="sd (self-distillation from voting teachers) or none (plain DARTS)."),
+    teachers: Optional[int] = typer.Option(None, help="Number K of teacher snapshots."),
+    teacher_interval: Optional[int] = typer.Option(None, "--teacher-interval", help="Weight steps between snapshots."),
+    vote: Optional[str] = typer.Option(None, help="soft (mean of probabilities) or hard (majority class)."),
+    temperature: Optional[float] = typer.Option(None, help="Distillation temperature T."),
+    distill_weight: Optional[float] = typer.Option(None, "--distill-weight", help="Weight λ of the T²-scaled KL term."),
+    distill_warmup_epochs: Optional[int] = typer.Option(None, "--distill-warmup", help="Epochs before distillation starts."),
+    sharpness: Optional[bool] = typer.Option(None, "--sharpness/--no-sharpness", help="Dominant Hessian eigenvalue of the val loss w.r.t. α each epoch."),
+    seed: Optional[int] = typer.Option(None),
+    device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
+    amp: Optional[str] = typer.Option(None, help="auto, bf16, fp16 or off (CUDA only)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
+) -> None:
+    """Search a cell architecture; writes genotype.json, report.json, α history and checkpoints."""
+    from ..config_utils import override
+    from ..nas.config import SearchConfig, load_search_config
+    from ..nas.searcher import run_search
+    from ..resources import resolve_data_file
+    from ..runs import new_run_dir
+
+    run_dir = new_run_dir("search", out)
+    if recipe:
+        config = load_search_config(resolve_data_file("search", recipe))
+    elif resume:
+        config = resumed_config(SearchConfig, run_dir)
+    else:
+        config = SearchConfig()
+    config = override(
+        config, dataset=dataset, data_dir=data_dir, limit=limit, layers=layers, channels=channels, epochs=epochs,
+        batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, arch_lr=arch_lr, unrolled=unrolled,
+        distill=distill, teachers=teachers, teacher_interval=teacher_interval, vote=vote, temperature=temperature,
+        distill_weight=distill_weight, distill_warmup_epochs=distill_warmup_epochs, sharpness=sharpness, seed=seed,
+        device=device, amp=amp,
+    )
+    report = run_search(config, run_dir, resume=resume, progress=not json_out)
+    if json_out:
+        print_json(report)
+        return
+    print_search_summary(report, run_dir)
+
+
+def print_search_summary(report: dict, run_dir: Path) -> None:
+    """Human summary of a finished search."""
+    final = report["final"]
+    timing = report.get("timing", {})
+    print_table(
+        f"search finished: {run_dir}",
+        [
+            ("supernet val acc", final.get("supernet_val_acc")),
+            ("discretized val acc", final.get("discretized_val_acc")),
+            ("discretization gap", final.get("gap")),
+            ("skip_connect (normal)", final.get("skip_count_normal")),
+            ("dominant eigenvalue", final.get("dominant_eigenvalue")),
+            ("step ms (plain)", timing.get("mean_step_ms_plain")),
+            ("step ms (distill)", timing.get("mean_step_ms_distill")),
+            ("genotype", str(run_dir / "genotype.json")),
+        ],
+    )

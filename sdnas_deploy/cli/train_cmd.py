@@ -1,0 +1,73 @@
+"""`sdnas train`: retrain the discrete network of a genotype (CIFAR or ImageNet-mobile setting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import cli_errors, print_json, print_table, resumed_config
+
+
+@cli_errors
+def train(
+    genotype: str = typer.Argument(..., help="genotype.json, a search/pipeline run directory, or a reference name (darts_v2)."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="Recipe YAML; its `train:` section sets the defaults."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/train-<timestamp>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    setting: Optional[str] = typer.Option(None, help="cifar (DARTS CIFAR network) or mobile (ImageNet mobile setting)."),
+    dataset: Optional[str] = typer.Option(None),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir"),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N training images."),
+    layers: Optional[int] = typer.Option(None, help="Cells (setting default: cifar 20, mobile 14)."),
+    channels: Optional[int] = typer.Option(None, help="Initial channels (cifar 36, mobile 48)."),
+    epochs: Optional[int] = typer.Option(None),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch"),
+    lr: Optional[float] = typer.Option(None),
+    auxiliary: Optional[bool] = typer.Option(None, "--auxiliary/--no-auxiliary"),
+    drop_path_prob: Optional[float] = typer.Option(None, "--drop-path"),
+    cutout: Optional[int] = typer.Option(None),
+    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing"),
+    seed: Optional[int] = typer.Option(None),
+    device: Optional[str] = typer.Option(None),
+    amp: Optional[str] = typer.Option(None),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Retrain a genotype; keeps best/last weights (safetensors) and report.json with test top-1/top-5."""
+    from ..config_utils import override
+    from ..resources import resolve_data_file
+    from ..runs import load_genotype_arg, new_run_dir
+    from ..training.config import TrainConfig, load_train_config
+    from ..training.trainer import run_training
+
+    geno = load_genotype_arg(genotype)
+    run_dir = new_run_dir("train", out)
+    if recipe:
+        config = load_train_config(resolve_data_file("search", recipe))
+    elif resume:
+        config = resumed_config(TrainConfig, run_dir)
+    else:
+        config = TrainConfig()
+    config = override(
+        config, setting=setting, dataset=dataset, data_dir=data_dir, limit=limit, layers=layers, channels=channels,
+        epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, auxiliary=auxiliary,
+        drop_path_prob=drop_path_prob, cutout=cutout, label_smoothing=label_smoothing, seed=seed, device=device, amp=amp,
+    )
+    report = run_training(geno, config, run_dir, resume=resume, progress=not json_out)
+    if json_out:
+        print_json(report)
+        return
+    final = report["final"]
+    print_table(
+        f"training finished: {run_dir}",
+        [
+            ("best test top-1", final.get("best_top1")),
+            ("last test top-1", final.get("last_top1")),
+            ("last test top-5", final.get("last_top5")),
+            ("parameters", final.get("params")),
+            ("multiply-adds", final.get("macs")),
+            ("weights", str(run_dir / "best.safetensors")),
+        ],
+    )
