@@ -14,12 +14,6 @@ from sdnas_deploy.space import SearchNetwork
 LR, MOMENTUM, WD = 0.05, 0.9, 3e-4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    """Tiny nets are overhead-bound; one thread avoids OpenMP stalls on the shared 2-core machine."""
-    torch.set_num_threads(1)
-
-
 def _tiny(dtype: torch.dtype = torch.float32) -> SearchNetwork:
     torch.manual_seed(0)
     model = SearchNetwork(C=2, num_classes=3, layers=3, in_channels=1).to(dtype)

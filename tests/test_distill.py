@@ -14,11 +14,6 @@ from sdnas_deploy.errors import BadInputError
 from sdnas_deploy.nas.distill import VotingTeachers, distill_loss, hard_vote, soft_vote
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 class _FixedLogits(nn.Module):
     """A 'teacher' whose logits are a stored table (row i for sample i)."""
 

@@ -13,11 +13,6 @@ from sdnas_deploy.nas.sharpness import dominant_eigenvalue, hessian_vector_produ
 from sdnas_deploy.space import SearchNetwork
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 def _spd_with_spectrum(eigenvalues: list[float], seed: int) -> torch.Tensor:
     """A symmetric matrix Q·diag(λ)·Qᵀ with a random rotation Q."""
     g = torch.Generator().manual_seed(seed)

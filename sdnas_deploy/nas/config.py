@@ -64,6 +64,7 @@ class SearchConfig:
     sharpness: bool = False  # ours: dominant Hessian eigenvalue of the val loss w.r.t. α each epoch (costly)
     sharpness_iters: int = 20  # ours: power-iteration steps
     sharpness_batches: int = 2  # ours: val batches averaged in the Hessian
+    sharpness_every: int = 1  # ours: compute it every N epochs (always at the last epoch); it costs ~iters x 3 steps
 
     def __post_init__(self) -> None:
         validate(self)
@@ -78,7 +79,7 @@ def validate(config: SearchConfig) -> SearchConfig:
     """Reject values no search can use, one line per problem; returns ``config``."""
     c = config
     for name in ("layers", "channels", "epochs", "batch_size", "teachers", "teacher_interval",
-                 "sharpness_iters", "sharpness_batches"):
+                 "sharpness_iters", "sharpness_batches", "sharpness_every"):
         _check(getattr(c, name) >= 1, name, getattr(c, name), "use a positive integer")
     for name in ("limit", "steps_per_epoch"):
         value = getattr(c, name)

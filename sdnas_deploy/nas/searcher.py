@@ -273,7 +273,9 @@ class SearchRun:
         record["genotype"] = genotype.to_dict()
         record["arch_string"] = to_arch_string(genotype)
         record["skip_count_normal"] = skip_count(genotype, "normal")
-        record["dominant_eigenvalue"] = self.sharpness() if self.config.sharpness else None
+        c = self.config
+        due = c.sharpness and (final or (epoch + 1) % c.sharpness_every == 0)
+        record["dominant_eigenvalue"] = self.sharpness() if due else None
         if final:  # the test split is for information only: never used to choose anything
             record["supernet_test_acc"] = self.accuracy(self.test_set)
             record["discretized_test_acc"] = self.accuracy(self.test_set, masks)
