@@ -77,16 +77,16 @@ def read_sections(path: Path) -> dict[str, dict[str, Any]]:
 def load_recipe(path: Path) -> Recipe:
     """Parse every section of a recipe into its typed config."""
     from .deploy.gates import GateProfile
-    from .nas.config import SearchConfig
-    from .training.config import TrainConfig
+    from .nas.config import search_config_from_mapping
+    from .training.config import train_config_from_mapping
 
     sections = read_sections(path)
     src = str(path)
     check = sections.get("check")
     return Recipe(
         source=src,
-        search=from_mapping(SearchConfig, sections.get("search"), f"{src} [search]"),
-        train=from_mapping(TrainConfig, sections.get("train"), f"{src} [train]"),
+        search=search_config_from_mapping(sections.get("search"), f"{src} [search]"),
+        train=train_config_from_mapping(sections.get("train"), f"{src} [train]"),
         export=from_mapping(ExportConfig, sections.get("export"), f"{src} [export]"),
         profile=from_mapping(ProfileConfig, sections.get("profile"), f"{src} [profile]"),
         check=from_mapping(GateProfile, check, f"{src} [check]").validate(f"{src} [check]") if check else None,

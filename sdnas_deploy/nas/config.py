@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from ..config_utils import from_mapping, to_dict
 from ..errors import BadInputError
-from ..io_utils import load_json, load_yaml
+from ..io_utils import load_json
 
 DistillMode = Literal["sd", "none"]
 VoteRule = Literal["soft", "hard"]
@@ -118,12 +118,9 @@ def search_config_from_mapping(data: Any, source: str) -> SearchConfig:
 
 def load_search_config(path: str | Path) -> SearchConfig:
     """Read the ``search:`` section of a recipe YAML; other sections belong to other commands."""
-    recipe = load_yaml(path, "recipe")
-    if recipe is None:
-        recipe = {}
-    if not isinstance(recipe, dict):
-        raise BadInputError(f"{path}: a recipe must be a mapping with sections such as search:; fix the YAML")
-    return search_config_from_mapping(recipe.get("search"), f"{path}: search")
+    from ..recipes import read_sections
+
+    return search_config_from_mapping(read_sections(Path(path)).get("search"), f"{path} [search]")
 
 
 def changed_keys(saved: Any, config: SearchConfig) -> list[str]:

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from ..config_utils import from_mapping
 from ..errors import BadInputError
-from ..io_utils import load_yaml
 
 Setting = Literal["cifar", "mobile"]
 LrSchedule = Literal["cosine", "exp"]
@@ -144,9 +143,6 @@ def train_config_from_mapping(data: Any, source: str) -> TrainConfig:
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """Read the ``train:`` section of a recipe YAML (other sections are left to their owners)."""
-    recipe = load_yaml(path, "recipe")
-    if recipe is None:
-        recipe = {}
-    if not isinstance(recipe, dict):
-        raise BadInputError(f"{path}: a recipe must be a mapping with sections such as train:; fix the YAML")
-    return train_config_from_mapping(recipe.get("train"), f"{path}: train")
+    from ..recipes import read_sections
+
+    return train_config_from_mapping(read_sections(Path(path)).get("train"), f"{path} [train]")
