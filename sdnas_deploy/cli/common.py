@@ -78,6 +78,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def base_config(cls: type, loader: Callable[[Path], Any], recipe: str | None, resume: bool, run_dir: Path) -> Any:
+    """The config flags are applied on: the recipe's section, else the resumed run's config, else defaults."""
+    from ..resources import resolve_data_file
+
+    if recipe:
+        return loader(resolve_data_file("search", recipe))
+    if resume:
+        return resumed_config(cls, run_dir)
+    return cls()
+
+
 def resumed_config(cls: type, run_dir: Path) -> Any:
     """The config a run was started with (its ``config.json``), so ``--resume`` needs no flags repeated."""
     from ..config_utils import from_mapping

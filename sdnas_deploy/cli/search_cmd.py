@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import cli_errors, print_json, print_table, resumed_config
+from .common import base_config, cli_errors, print_json, print_table
 
 RecipeOpt = typer.Option(None, "--recipe", help="Recipe YAML (path or shipped name, e.g. default); its `search:` section sets the defaults.")
 
@@ -45,16 +45,10 @@ def search(
     from ..config_utils import override
     from ..nas.config import SearchConfig, load_search_config
     from ..nas.searcher import run_search
-    from ..resources import resolve_data_file
     from ..runs import new_run_dir
 
     run_dir = new_run_dir("search", out)
-    if recipe:
-        config = load_search_config(resolve_data_file("search", recipe))
-    elif resume:
-        config = resumed_config(SearchConfig, run_dir)
-    else:
-        config = SearchConfig()
+    config = base_config(SearchConfig, load_search_config, recipe, resume, run_dir)
     config = override(
         config, dataset=dataset, data_dir=data_dir, limit=limit, layers=layers, channels=channels, epochs=epochs,
         batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, arch_lr=arch_lr, unrolled=unrolled,

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import cli_errors, print_json, print_table, resumed_config
+from .common import base_config, cli_errors, print_json, print_table
 
 
 @cli_errors
@@ -37,19 +37,13 @@ def train(
 ) -> None:
     """Retrain a genotype; keeps best/last weights (safetensors) and report.json with test top-1/top-5."""
     from ..config_utils import override
-    from ..resources import resolve_data_file
     from ..runs import load_genotype_arg, new_run_dir
     from ..training.config import TrainConfig, load_train_config
     from ..training.trainer import run_training
 
     geno = load_genotype_arg(genotype)
     run_dir = new_run_dir("train", out)
-    if recipe:
-        config = load_train_config(resolve_data_file("search", recipe))
-    elif resume:
-        config = resumed_config(TrainConfig, run_dir)
-    else:
-        config = TrainConfig()
+    config = base_config(TrainConfig, load_train_config, recipe, resume, run_dir)
     config = override(
         config, setting=setting, dataset=dataset, data_dir=data_dir, limit=limit, layers=layers, channels=channels,
         epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, auxiliary=auxiliary,

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..space.genotype import Genotype
-from ..space.ops import OPS, FactorizedReduce, Identity, ReLUConvBN, drop_path
+from ..space.ops import OPS, Identity, cell_preprocess, drop_path
 
 
 class Cell(nn.Module):
@@ -26,11 +26,7 @@ class Cell(nn.Module):
     ) -> None:
         super().__init__()
         self.reduction = reduction
-        if reduction_prev:
-            self.preprocess0: nn.Module = FactorizedReduce(C_prev_prev, C, affine=True)
-        else:
-            self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=True)
-        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=True)
+        self.preprocess0, self.preprocess1 = cell_preprocess(C_prev_prev, C_prev, C, reduction_prev, affine=True)
         entries, concat = genotype.cell("reduce" if reduction else "normal")
         self._steps = len(entries) // 2
         self._concat = tuple(concat)

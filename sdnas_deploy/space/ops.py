@@ -124,6 +124,16 @@ class FactorizedReduce(nn.Module):
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
 
 
+def cell_preprocess(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool, affine: bool) -> tuple[nn.Module, nn.Module]:
+    """The two input adapters of a DARTS cell (supernet and discrete alike): bring both previous
+    states to C channels; the older one is also halved spatially when the previous cell reduced."""
+    if reduction_prev:
+        pre0: nn.Module = FactorizedReduce(C_prev_prev, C, affine=affine)
+    else:
+        pre0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=affine)
+    return pre0, ReLUConvBN(C_prev, C, 1, 1, 0, affine=affine)
+
+
 @register_into(OPS, "none")
 def _none(C: int, stride: int, affine: bool) -> nn.Module:
     return Zero(stride)

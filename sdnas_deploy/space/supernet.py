@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .genotype import DARTS_STEPS, Genotype, derive_genotype, edge_index, num_edges
-from .ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN
+from .ops import OPS, PRIMITIVES, cell_preprocess
 
 
 class MixedOp(nn.Module):
@@ -56,11 +56,7 @@ class SearchCell(nn.Module):
         self.reduction = reduction
         self._steps = steps
         self._multiplier = multiplier
-        if reduction_prev:
-            self.preprocess0: nn.Module = FactorizedReduce(C_prev_prev, C, affine=False)
-        else:
-            self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
-        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self.preprocess0, self.preprocess1 = cell_preprocess(C_prev_prev, C_prev, C, reduction_prev, affine=False)
         self._ops = nn.ModuleList()
         for node in range(steps):
             for j in range(2 + node):
