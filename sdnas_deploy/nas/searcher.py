@@ -212,7 +212,7 @@ class SearchRun:
                 step_ms, teacher_ms = step_ms + ms, teacher_ms + t_ms
                 n = batch[1].numel()
                 loss_sum, arch_sum, correct, seen = loss_sum + loss * n, arch_sum + arch_loss, correct + hits, seen + n
-                bar.advance(loss=loss_sum / seen, acc=100.0 * correct / seen)
+                bar.advance(loss=loss_sum / seen, acc=correct / seen)
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             raise self._nan(epoch, steps - 1)  # the last step left non-finite weights or α
         self.scheduler.step()
