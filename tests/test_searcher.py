@@ -155,3 +155,12 @@ def test_shipped_recipes() -> None:
     quick = load_search_config(data_dir("search") / "default.yaml")
     assert quick.dataset == "digits" and quick.distill == "sd"
     assert quick.layers * quick.channels * quick.epochs < 8 * 16 * 50
+
+
+def test_a_finished_run_is_not_overwritten_without_resume(tmp_path: Path) -> None:
+    """Starting a new search in a directory that holds one is refused; its files stay as they were."""
+    run_search(_tiny(epochs=1, distill="none"), tmp_path, progress=False)
+    before = (tmp_path / "report.json").read_bytes()
+    with pytest.raises(BadInputError, match="--resume"):
+        run_search(_tiny(epochs=1, distill="none"), tmp_path, progress=False)
+    assert (tmp_path / "report.json").read_bytes() == before

@@ -385,11 +385,11 @@ def run_search(config: SearchConfig, out_dir: Path | str, resume: bool = False, 
     out_dir = Path(out_dir)
     if resume:
         check_resume_config(config, out_dir)
+    elif (out_dir / "checkpoint.pt").is_file():  # never overwrite an earlier run's results
+        raise BadInputError(f"{out_dir} already holds a search; pass --resume to continue it or choose another --out")
     run = SearchRun(config, out_dir, show_progress=progress)
     if resume:
         run.restore()
-    elif (out_dir / "checkpoint.pt").is_file():
-        log(f"{out_dir} holds an earlier search; starting over (use --resume to continue it)")
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "config.json", to_dict(config))
     if progress:
