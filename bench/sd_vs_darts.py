@@ -16,7 +16,8 @@ import dataclasses
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -110,7 +111,16 @@ def main() -> None:
 
     jobs = [(m, s) for s in args.seeds for m in METHODS]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        rows = list(pool.map(one_run, [m for m, _ in jobs], [s for _, s in jobs], [args.out] * len(jobs)))
+        futures = {pool.submit(one_run, m, s, args.out): (m, s) for m, s in jobs}
+        rows = []
+        for future in as_completed(futures):
+            method, seed = futures[future]
+            try:
+                rows.append(future.result())
+            except Exception:  # report which run failed, keep the others going (each is resumable)
+                print(f"{method} seed {seed} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+                continue
+            print(f"done: {method} seed {seed}: retrained top-1 {rows[-1]['retrained_top1']:.3f}", flush=True)
     summary = summarize(rows)
     table = markdown(summary, rows)
     print(table)
