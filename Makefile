@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/sdnas run --out runs/demo
+	$(VENV)/bin/sdnas run --out runs/demo --resume
 
 test: $(STAMP)
 	$(PY) -m pytest -q
