@@ -1,0 +1,159 @@
+"""Latency lookup tables: the ``sdnas-lut/1`` JSON format, strict loading, lookup and prediction.
+
+A table is per-operator latency (ms) measured on one target for one deployment geometry, with the
+environment fingerprint that produced it (DESIGN.md §2: tables without provenance are the common
+complaint). Loading is strict: the first problem is reported in one line naming the fix. A network's
+predicted latency is ``overhead_ms`` (one session call) plus ``Σ count · mean`` over its keys.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import BadInputError
+from ..io_utils import atomic_write_json, load_json
+from ..registry import suggest
+from ..space.genotype import Genotype
+from .geometry import NetworkGeometry, network_keys, parse_key
+
+LUT_SCHEMA = "sdnas-lut/1"
+METHODS = ("microbenchmark", "fitted")
+REQUIRED_FINGERPRINT = ("backend", "provider", "precision", "batch", "threads", "date", "sdnas_version")
+ENTRY_STATS = ("mean", "std", "p50", "p90")
+_TOP_KEYS = ("schema", "target", "metric", "fingerprint", "geometry", "method", "overhead_ms", "entries")
+
+
+@dataclass
+class LatencyTable:
+    """One ``sdnas-lut/1`` table; ``entries`` maps key → ``{count, mean, std, p50, p90}`` (ms)."""
+
+    target: str
+    fingerprint: dict[str, Any]
+    geometry: NetworkGeometry
+    method: str = "microbenchmark"
+    overhead_ms: float = 0.0
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metric: str = "latency_ms"
+    schema: str = LUT_SCHEMA
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.geometry, NetworkGeometry):
+            self.geometry = NetworkGeometry.from_dict(self.geometry, f"latency table {self.target!r}")
+
+    def _build_hint(self) -> str:
+        backend = self.fingerprint.get("backend", "BACKEND")
+        return (f"sdnas lut build --target {self.target} --setting {self.geometry.setting} "
+                f"--backend {backend}")
+
+    def lookup(self, key: str) -> float:
+        """Mean latency (ms) of ``key``; a missing key → BadInputError naming it and the build command."""
+        entry = self.entries.get(key)
+        if entry is None:
+            raise BadInputError(
+                f"latency table for {self.target!r} has no entry {key!r}; measure it with `{self._build_hint()}` "
+                f"(add --resume to extend an existing table)"
+            )
+        return float(entry["mean"])
+
+    def check_geometry(self, geometry: NetworkGeometry) -> None:
+        """Raise BadInputError if the table was measured for another network geometry."""
+        if geometry == self.geometry:
+            return
+        mine, theirs = self.geometry.to_dict(), geometry.to_dict()
+        diffs = ", ".join(f"{k} {mine[k]!r} (table) vs {theirs[k]!r}" for k in mine if mine[k] != theirs[k])
+        raise BadInputError(
+            f"latency table for {self.target!r} was measured for another geometry ({diffs}); build one for this "
+            f"geometry with `{self._build_hint()}` and --layers/--channels/--input-size, or match the table"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form written by :func:`save_table`."""
+        return {
+            "schema": self.schema, "target": self.target, "metric": self.metric, "fingerprint": self.fingerprint,
+            "geometry": self.geometry.to_dict(), "method": self.method, "overhead_ms": self.overhead_ms,
+            "entries": {k: dict(v) for k, v in sorted(self.entries.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "latency table") -> "LatencyTable":
+        """Validate the JSON form strictly; the first problem → one-line BadInputError."""
+        if not isinstance(data, Mapping):
+            raise BadInputError(f"{source}: a latency table must be a JSON object with schema {LUT_SCHEMA!r}")
+        if data.get("schema") != LUT_SCHEMA:
+            raise BadInputError(
+                f"{source}: schema is {data.get('schema')!r}, expected {LUT_SCHEMA!r}; "
+                f"rebuild it with `sdnas lut build`"
+            )
+        for name in _TOP_KEYS:
+            if name not in data:
+                raise BadInputError(f"{source}: missing field {name!r}; rebuild the table with `sdnas lut build`")
+        for name in data:
+            if name not in _TOP_KEYS:
+                raise BadInputError(f"{source}: unknown field {name!r}{suggest(str(name), _TOP_KEYS)}; remove it")
+        for name in ("target", "metric"):
+            if not isinstance(data[name], str) or not data[name]:
+                raise BadInputError(f"{source}: {name} must be a non-empty string, got {data[name]!r}")
+        if data["method"] not in METHODS:
+            raise BadInputError(f"{source}: method {data['method']!r} is not one of {', '.join(METHODS)}")
+        _check_fingerprint(data["fingerprint"], source)
+        geometry = NetworkGeometry.from_dict(data["geometry"], source)
+        overhead = _non_negative(data["overhead_ms"], f"{source}: overhead_ms")
+        entries = data["entries"]
+        if not isinstance(entries, Mapping):
+            raise BadInputError(f"{source}: entries must be an object mapping keys to statistics")
+        for k, entry in entries.items():
+            check_entry(k, entry, source)
+        return cls(target=data["target"], fingerprint=dict(data["fingerprint"]), geometry=geometry,
+                   method=data["method"], overhead_ms=overhead, entries={k: dict(v) for k, v in entries.items()},
+                   metric=data["metric"], schema=data["schema"])
+
+
+def _non_negative(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise BadInputError(f"{where} must be a finite non-negative number, got {value!r}; re-measure the table")
+    return float(value)
+
+
+def _check_fingerprint(fp: Any, source: str) -> None:
+    if not isinstance(fp, Mapping):
+        raise BadInputError(f"{source}: fingerprint must be an object; rebuild the table with `sdnas lut build`")
+    for name in REQUIRED_FINGERPRINT:
+        if name not in fp:
+            raise BadInputError(
+                f"{source}: fingerprint lacks {name!r} (needs {', '.join(REQUIRED_FINGERPRINT)}); "
+                f"rebuild the table with `sdnas lut build`"
+            )
+
+
+def check_entry(k: Any, entry: Any, source: str = "latency table") -> None:
+    """Validate one entry: parsable key, integer count ≥ 1, finite non-negative mean/std/p50/p90."""
+    parse_key(k)
+    where = f"{source}: entry {k!r}"
+    if not isinstance(entry, Mapping):
+        raise BadInputError(f"{where} must be an object with count, {', '.join(ENTRY_STATS)}")
+    count = entry.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise BadInputError(f"{where}: count must be an integer >= 1, got {count!r}; re-measure it")
+    for stat in ENTRY_STATS:
+        if stat not in entry:
+            raise BadInputError(f"{where} lacks {stat!r}; re-measure it")
+        _non_negative(entry[stat], f"{where}: {stat}")
+
+
+def load_table(path: Path | str) -> LatencyTable:
+    """Read and strictly validate a latency table file."""
+    return LatencyTable.from_dict(load_json(path, "latency table"), source=str(path))
+
+
+def save_table(path: Path | str, table: LatencyTable) -> Path:
+    """Write ``table`` atomically (temp file + rename), entries sorted by key."""
+    return atomic_write_json(Path(path), table.to_dict())
+
+
+def predict_latency(table: LatencyTable, genotype: Genotype) -> float:
+    """Predicted network latency (ms): ``overhead_ms`` + Σ count · mean over the genotype's keys."""
+    keys = network_keys(genotype, table.geometry)
+    return table.overhead_ms + sum(count * table.lookup(k) for k, count in sorted(keys.items()))

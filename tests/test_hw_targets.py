@@ -1,0 +1,50 @@
+"""Targets registry and table resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sdnas_deploy.errors import BadInputError
+from sdnas_deploy.hw import targets
+from sdnas_deploy.hw.targets import TARGETS, Target, build_command, get_target, resolve_table
+
+
+def test_shipped_targets() -> None:
+    cpu = TARGETS["x86-cpu-ort"]
+    assert (cpu.backend, cpu.precision) == ("ort", "fp32")
+    assert set(cpu.table_files) == {"cifar", "mobile"} and cpu.default_input == {"cifar": 32, "mobile": 224}
+    assert (TARGETS["jetson-orin"].backend, TARGETS["jetson-orin"].precision) == ("trt", "fp16")
+    assert TARGETS["jetson-orin"].table_files == {} and TARGETS["x86-cuda-ort"].table_files == {}
+    assert all(name == t.name for name, t in TARGETS.items())
+
+
+def test_target_without_table_gives_build_command() -> None:
+    with pytest.raises(BadInputError) as info:
+        resolve_table("jetson-orin", "mobile")
+    assert "`sdnas lut build --target jetson-orin --setting mobile --backend trt`" in info.value.message
+    assert "\n" not in info.value.message
+
+
+def test_missing_table_file_gives_build_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(targets, "data_dir", lambda kind: tmp_path)
+    with pytest.raises(BadInputError) as info:
+        resolve_table("x86-cpu-ort", "cifar")
+    assert "sdnas lut build --target x86-cpu-ort --setting cifar --backend ort" in info.value.message
+    (tmp_path / TARGETS["x86-cpu-ort"].table_files["cifar"]).write_text("{}")
+    assert resolve_table("x86-cpu-ort", "cifar") == tmp_path / "x86-cpu-ort_cifar.json"
+
+
+def test_unknown_target_suggests_closest() -> None:
+    with pytest.raises(BadInputError, match="did you mean 'x86-cpu-ort'"):
+        resolve_table("x86-cpu-rt", "cifar")
+    with pytest.raises(BadInputError, match="did you mean 'jetson-orin'"):
+        get_target("jetson-orn")
+
+
+def test_build_command_and_duplicate_registration() -> None:
+    expected = "sdnas lut build --target x86-cuda-ort --setting cifar --backend ort"
+    assert build_command("x86-cuda-ort", "cifar") == expected
+    with pytest.raises(ValueError, match="duplicate"):
+        targets.register_target(Target(name="x86-cpu-ort"))
