@@ -197,7 +197,8 @@ def edge_key(cell: CellShape, op: str, input_index: int) -> str:
     return key(op, _square(hw, cell.C), _square(cell.hw_out, cell.C), stride)
 
 
-def _preprocess_keys(cell: CellShape) -> list[str]:
+def preprocess_keys(cell: CellShape) -> list[str]:
+    """The two input adapters of ``cell`` (FactorizedReduce after a reduction, else a 1x1 ReLU-conv-BN)."""
     if cell.reduction_prev:
         pre0 = key("factorized_reduce", _square(cell.hw_prev_prev, cell.C_prev_prev), _square(cell.hw_in, cell.C), 2)
     else:
@@ -207,7 +208,7 @@ def _preprocess_keys(cell: CellShape) -> list[str]:
     return [pre0, pre1]
 
 
-def _fixed_keys(geometry: NetworkGeometry, plan: list[CellShape]) -> list[str]:
+def fixed_keys(geometry: NetworkGeometry, plan: list[CellShape]) -> list[str]:
     """Stem(s) and the pool + classifier: the parts every genotype shares (preprocess keys are per cell)."""
     size, C = geometry.input_size, geometry.channels
     image = _square(size, geometry.in_channels)
@@ -225,9 +226,9 @@ def _fixed_keys(geometry: NetworkGeometry, plan: list[CellShape]) -> list[str]:
 def network_keys(genotype: Genotype, geometry: NetworkGeometry) -> Counter[str]:
     """Multiset of keys of the network ``genotype`` builds at ``geometry`` (8 edges per cell + fixed parts)."""
     plan = cell_plan(geometry, genotype)
-    keys: Counter[str] = Counter(_fixed_keys(geometry, plan))
+    keys: Counter[str] = Counter(fixed_keys(geometry, plan))
     for cell in plan:
-        keys.update(_preprocess_keys(cell))
+        keys.update(preprocess_keys(cell))
         entries, _ = genotype.cell("reduce" if cell.reduction else "normal")
         keys.update(edge_key(cell, op, index) for op, index in entries)
     return keys
@@ -240,9 +241,9 @@ def candidate_keys(geometry: NetworkGeometry, primitives: Sequence[str] = EDGE_P
         raise BadInputError(f"unknown edge op {unknown[0]!r}{suggest(unknown[0], EDGE_PRIMITIVES)}; "
                             f"known: {', '.join(EDGE_PRIMITIVES)}")
     plan = cell_plan(geometry)
-    keys = set(_fixed_keys(geometry, plan))
+    keys = set(fixed_keys(geometry, plan))
     for cell in plan:
-        keys.update(_preprocess_keys(cell))
+        keys.update(preprocess_keys(cell))
         for op in primitives:
             keys.add(edge_key(cell, op, 0))  # from a cell input (stride 2 in reductions)
             keys.add(edge_key(cell, op, 2))  # from an intermediate node (stride 1)
