@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import deploy_cmds, inspect_cmd, run_cmd, search_cmd, train_cmd
+from . import deploy_cmds, inspect_cmd, lut_cmds, run_cmd, search_cmd, train_cmd
 
 app = typer.Typer(
     name="sdnas",
@@ -23,6 +23,7 @@ app.command("export")(deploy_cmds.export)
 app.command("profile")(deploy_cmds.profile)
 app.command("check")(deploy_cmds.check)
 app.command("run")(run_cmd.run)
+app.add_typer(lut_cmds.lut_app, name="lut", help="Latency lookup tables: list targets, build tables on the device.")
 
 
 def _version(value: bool) -> None:

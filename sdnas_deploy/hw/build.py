@@ -1,0 +1,119 @@
+"""Build a latency table by micro-benchmarking every candidate key of a geometry (`sdnas lut build`).
+
+Each key is built alone (:func:`measure.build_op`), timed (:func:`measure.time_module`) and stored
+as ``{count, mean, std, p50, p90}`` with the session overhead subtracted (floored at 0); the
+overhead itself goes into ``overhead_ms``. The partial table is written atomically every few
+entries, so an interrupted build keeps what it measured and ``resume=True`` measures only the
+missing keys of a table made here, with the same geometry and backend.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadInputError
+from .geometry import NetworkGeometry, candidate_keys
+from .lut import LatencyTable, load_table, save_table
+from .measure import build_op, check_backend, session_overhead_ms, time_module
+
+SAVE_EVERY = 5  # entries between partial saves
+PROVIDERS = {"ort": "CPUExecutionProvider", "torch": "torch-eager-cpu", "trt": "TensorrtExecutionProvider"}
+
+
+def build_fingerprint(backend: str, threads: int) -> dict[str, Any]:
+    """environment_fingerprint plus what the table contract adds (backend, provider, precision, ...)."""
+    from .. import __version__
+    from ..deploy.fingerprint import environment_fingerprint
+
+    fp = environment_fingerprint(threads)
+    fp.update({
+        "backend": backend, "provider": PROVIDERS[backend], "precision": "fp32", "batch": 1, "threads": threads,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "sdnas_version": __version__,
+    })
+    return fp
+
+
+def _check_resumable(
+    table: LatencyTable, path: Path, fingerprint: dict[str, Any], geometry: NetworkGeometry, backend: str
+) -> None:
+    """Refuse to extend a table measured elsewhere, at another geometry or with another backend."""
+    old_fp = table.fingerprint
+    problems = []
+    if old_fp.get("key") != fingerprint["key"]:
+        problems.append(f"environment fingerprint {old_fp.get('key')} != this machine's {fingerprint['key']}")
+    if old_fp.get("backend") != backend:
+        problems.append(f"backend {old_fp.get('backend')!r} != {backend!r}")
+    if table.method != "microbenchmark":
+        problems.append(f"method {table.method!r} is not microbenchmark")
+    if table.geometry != geometry:
+        problems.append(f"geometry {table.geometry.to_dict()} != {geometry.to_dict()}")
+    if problems:
+        raise BadInputError(
+            f"{path}: cannot resume: {problems[0]}; rerun without --resume or pass another --out"
+        )
+
+
+def _entry(stats: dict[str, Any], overhead_ms: float) -> dict[str, Any]:
+    """A table entry: the op's own time (session overhead subtracted, floored at 0)."""
+    return {
+        "count": int(stats["count"]),
+        "mean": max(stats["mean"] - overhead_ms, 0.0),
+        "std": float(stats["std"]),
+        "p50": max(stats["p50"] - overhead_ms, 0.0),
+        "p90": max(stats["p90"] - overhead_ms, 0.0),
+    }
+
+
+def build_table(
+    target: str,
+    geometry: NetworkGeometry,
+    backend: str = "ort",
+    repeats: int = 50,
+    warmup: int = 5,
+    threads: int = 1,
+    out_path: Path | str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> LatencyTable:
+    """Measure every ``candidate_keys(geometry)`` entry and return the LatencyTable (saved to ``out_path``)."""
+    from ..progress import Progress, log
+
+    check_backend(backend)  # trt: exit 5 before anything is measured
+    if repeats < 1 or warmup < 0 or threads < 1:
+        raise BadInputError(f"need --repeats >= 1, --warmup >= 0, --threads >= 1; got {repeats}, {warmup}, {threads}")
+    out = Path(out_path) if out_path is not None else None
+    fingerprint = build_fingerprint(backend, threads)
+    entries: dict[str, dict[str, Any]] = {}
+    if resume:
+        if out is None or not out.is_file():
+            raise BadInputError(f"--resume: no partial table at {out}; rerun without --resume")
+        old = load_table(out)
+        _check_resumable(old, out, fingerprint, geometry, backend)
+        entries = dict(old.entries)
+        overhead = float(old.overhead_ms)  # keep the entries already stored comparable
+    else:
+        overhead = session_overhead_ms(backend, threads)
+    keys = candidate_keys(geometry)
+    todo = [k for k in keys if k not in entries]
+    table = LatencyTable(
+        target=target, metric="latency_ms", fingerprint=fingerprint, geometry=geometry, method="microbenchmark",
+        overhead_ms=overhead, entries=entries,
+    )
+    start = time.perf_counter()
+    with Progress(len(todo), f"lut {target}", enabled=progress) as bar:
+        for i, key in enumerate(todo, 1):
+            module, shape = build_op(key, geometry)
+            stats = time_module(module, shape, backend, warmup, repeats, threads)
+            table.entries[key] = _entry(stats, overhead)
+            bar.advance(ms=table.entries[key]["mean"])
+            if out is not None and (i % SAVE_EVERY == 0 or i == len(todo)):
+                save_table(out, table)
+    if out is not None and not todo:
+        save_table(out, table)
+    if progress:
+        log(f"lut {target}: {len(todo)} measured, {len(keys) - len(todo)} resumed, "
+            f"{time.perf_counter() - start:.1f}s" + (f"; wrote {out}" if out else ""))
+    return table

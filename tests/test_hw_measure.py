@@ -1,0 +1,66 @@
+"""hw/measure.py: every candidate key builds the op alone with the key's output shape; timing is sane."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sdnas_deploy.errors import BadInputError, UnsupportedEnvironmentError
+from sdnas_deploy.hw.geometry import NetworkGeometry, candidate_keys, parse_key
+from sdnas_deploy.hw.measure import build_op, drop_outliers, session_overhead_ms, time_module
+from sdnas_deploy.space.ops import OPS
+
+SMALL_CIFAR = NetworkGeometry.from_setting("cifar", input_size=16, layers=5, channels=8, in_channels=1, num_classes=10)
+SMALL_MOBILE = NetworkGeometry.from_setting("mobile", input_size=32, layers=4, channels=8, in_channels=3, num_classes=7)
+
+
+@pytest.mark.parametrize("geometry", [SMALL_CIFAR, SMALL_MOBILE], ids=["cifar", "mobile"])
+def test_build_op_output_matches_key_for_every_candidate(geometry: NetworkGeometry) -> None:
+    keys = candidate_keys(geometry)
+    assert keys
+    for key in keys:
+        parts = parse_key(key)
+        module, shape = build_op(key, geometry)
+        assert not module.training, key
+        h, w, c = tuple(parts.input)
+        assert shape == (1, c, h, w), key
+        with torch.no_grad():
+            out = module(torch.randn(shape))
+        oh, ow, oc = tuple(parts.output)
+        expected = (1, oc) if parts.op == "global_pool_classifier" else (1, oc, oh, ow)
+        assert tuple(out.shape) == expected, key
+        bns = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert all(bn.affine for bn in bns), key
+
+
+def test_build_op_rejects_a_stem_of_another_geometry() -> None:
+    stem = next(k for k in candidate_keys(SMALL_CIFAR) if k.startswith("stem_cifar"))
+    other = NetworkGeometry.from_setting("cifar", input_size=16, layers=5, channels=8, in_channels=3, num_classes=10)
+    with pytest.raises(BadInputError):
+        build_op(stem, other)
+
+
+@pytest.mark.parametrize("backend", ["ort", "torch"])
+def test_time_module_returns_sane_stats(backend: str) -> None:
+    module = OPS["sep_conv_3x3"](8, 1, True).eval()
+    stats = time_module(module, (1, 8, 8, 8), backend, warmup=2, repeats=12)
+    assert stats["count"] + stats["dropped"] == 12 and stats["count"] >= 1
+    assert 0 < stats["p50"] <= stats["p90"] and stats["mean"] > 0 and stats["std"] >= 0
+    assert stats["backend"] == backend and "MAD" in stats["outlier_rule"]
+    assert session_overhead_ms(backend, repeats=20) > 0
+
+
+def test_outliers_above_median_plus_5_mad_are_dropped() -> None:
+    kept, dropped = drop_outliers([1.0, 1.1, 0.9, 1.0, 1.05, 50.0])
+    assert dropped == 1 and max(kept) < 2
+    kept, dropped = drop_outliers([2.0] * 10)  # MAD 0: nothing dropped
+    assert dropped == 0 and len(kept) == 10
+
+
+def test_trt_backend_exits_5_and_unknown_backend_exits_2() -> None:
+    module = OPS["max_pool_3x3"](4, 1, True)
+    with pytest.raises(UnsupportedEnvironmentError) as err:
+        time_module(module, (1, 4, 4, 4), "trt", warmup=0, repeats=1)
+    assert err.value.exit_code == 5
+    with pytest.raises(BadInputError):
+        time_module(module, (1, 4, 4, 4), "tflite", warmup=0, repeats=1)
