@@ -93,11 +93,26 @@ def export_onnx(
     ``metadata`` entries are stored as ONNX ``metadata_props`` (non-strings JSON-encoded).
     The file is checked with ``onnx.checker`` and written atomically.
     """
-    import onnx
-
     out_path = Path(out_path)
     if out_path.suffix.lower() != ".onnx":
         raise BadInputError(f"{out_path}: ONNX output must end in .onnx; e.g. model.onnx")
+    proto = onnx_model_proto(model, input_shape, opset=opset, dynamic_batch=dynamic_batch, metadata=metadata)
+    return atomic_write_bytes(out_path, proto.SerializeToString())
+
+
+def onnx_model_proto(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    opset: int = MAX_OPSET,
+    dynamic_batch: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> Any:
+    """Export ``model`` in memory and return the checked ``onnx.ModelProto`` (see :func:`export_onnx`).
+
+    Also used to time single ops for latency tables, so tables and deployed models share one exporter.
+    """
+    import onnx
+
     shape = check_input_shape(input_shape)
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise BadInputError(f"opset {opset} is not supported; choose {MIN_OPSET}..{MAX_OPSET}")
@@ -124,7 +139,7 @@ def export_onnx(
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:  # onnx.checker.ValidationError, shape inference errors
         raise VerificationError(f"exported graph failed onnx.checker ({' '.join(str(exc).split())[:160]})") from None
-    return atomic_write_bytes(out_path, proto.SerializeToString())
+    return proto
 
 
 def _torch_logits(model: nn.Module, images: np.ndarray, batch: int) -> np.ndarray:

@@ -10,15 +10,14 @@ table subtracts from every entry and adds back once per network.
 
 from __future__ import annotations
 
-import io
 import time
-import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..deploy.onnx_export import INPUT_NAME, onnx_model_proto
 from ..errors import BadInputError, UnsupportedEnvironmentError
 from ..space.genotype import DARTS_V2
 from ..space.ops import OPS, FactorizedReduce, ReLUConvBN
@@ -31,7 +30,6 @@ OUTLIER_MADS = 5.0
 # "median + 5·MAD" would drop every sample above the median.
 MAD_FLOOR_FRACTION = 0.01
 OUTLIER_RULE = f"drop samples above median + {OUTLIER_MADS:g}*MAD (MAD floored at {MAD_FLOOR_FRACTION:g}*median)"
-_INPUT, _OUTPUT = "input", "output"
 
 
 def check_backend(backend: str) -> str:
@@ -111,19 +109,6 @@ def build_op(key: str, geometry: NetworkGeometry) -> tuple[nn.Module, tuple[int,
     return module.eval(), (1, c_in, h, w)
 
 
-def _onnx_bytes(module: nn.Module, input_shape: Sequence[int]) -> bytes:
-    """Legacy (TorchScript) ONNX export of ``module`` to memory, opset 17, static shape."""
-    dummy = torch.randn(tuple(input_shape), generator=torch.Generator().manual_seed(0))
-    buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # legacy-exporter deprecation and constant-folding notices
-        torch.onnx.export(
-            module.eval(), (dummy,), buffer, dynamo=False, opset_version=ONNX_OPSET, do_constant_folding=True,
-            input_names=[_INPUT], output_names=[_OUTPUT],
-        )
-    return buffer.getvalue()
-
-
 def ort_session(module: nn.Module, input_shape: Sequence[int], threads: int = 1) -> Any:
     """A CPU ONNX Runtime session of ``module`` (one intra-op thread pool of ``threads``, sequential)."""
     import onnxruntime as ort
@@ -133,7 +118,8 @@ def ort_session(module: nn.Module, input_shape: Sequence[int], threads: int = 1)
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(_onnx_bytes(module, input_shape), sess_options=options,
+    proto = onnx_model_proto(module, input_shape, opset=ONNX_OPSET)
+    return ort.InferenceSession(proto.SerializeToString(), sess_options=options,
                                 providers=["CPUExecutionProvider"])
 
 
@@ -177,7 +163,7 @@ def time_module(
     x = torch.randn(tuple(input_shape), generator=torch.Generator().manual_seed(0))
     if backend == "ort":
         session = ort_session(module, input_shape, threads)
-        feed = {_INPUT: x.numpy()}
+        feed = {INPUT_NAME: x.numpy()}
         samples = _timed(lambda: session.run(None, feed), warmup, repeats)
     else:
         previous = torch.get_num_threads()
