@@ -1,0 +1,200 @@
+"""Whole-network latency on this device, and the measurements CSV that `lut fit` / `lut validate` read.
+
+Per-op tables predict; whole networks are the ground truth. :func:`measure_network` builds the discrete
+network (``nets.builder.build_network``, no auxiliary head, eval mode) and times it with
+``measure.time_module`` — the same export, runtime session, warm-up and outlier rule as the per-op
+micro-benchmarks, so predicted and measured latencies differ only in what the model gets wrong.
+
+CSV format (one architecture per row, all times in ms)::
+
+    # target=x86-cpu-ort
+    # backend=ort
+    # geometry={"setting": "cifar", ...}
+    # date=2026-01-01T00:00:00+00:00
+    arch,latency_ms,p90_ms,mean_ms,count
+    "normal=sep_conv_3x3:0,...|reduce=...",1.234,1.301,1.25,30
+
+``#`` lines hold provenance (one ``key=value`` each); ``arch`` is ``space.genotype.to_arch_string``;
+``latency_ms`` (the median) is required, the other columns optional. Reading is strict.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..errors import BadInputError
+from ..io_utils import atomic_write_text, require_file
+from ..progress import Progress
+from ..space.genotype import Genotype, from_arch_string, to_arch_string
+from .geometry import NetworkGeometry, random_genotype
+from .measure import time_module
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("arch", "latency_ms")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("p90_ms", "mean_ms", "count")
+COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+HEADER_HINT = "header must be arch,latency_ms[,p90_ms,mean_ms,count]"
+_MAX_DRAWS_PER_ARCH = 100
+
+
+def measure_network(
+    genotype: Genotype, geometry: NetworkGeometry, backend: str = "ort", threads: int = 1, warmup: int = 5,
+    repeats: int = 30,
+) -> dict[str, Any]:
+    """Latency of the whole discrete network of ``genotype`` at ``geometry`` on this device, in ms.
+
+    Returns ``measure.time_module``'s stats (count, mean, std, p50, p90, min, dropped, ...) plus ``arch``.
+    """
+    from ..nets.builder import build_network
+
+    model = build_network(genotype, geometry.setting, geometry.num_classes, in_channels=geometry.in_channels,
+                          layers=geometry.layers, channels=geometry.channels, auxiliary=False).eval()
+    shape = (1, geometry.in_channels, geometry.input_size, geometry.input_size)
+    stats = time_module(model, shape, backend=backend, warmup=warmup, repeats=repeats, threads=threads)
+    return {"arch": to_arch_string(genotype), **stats}
+
+
+def sample_architectures(n: int, seed: int) -> list[Genotype]:
+    """``n`` distinct uniformly random genotypes of the space (``geometry.random_genotype``), reproducible by seed."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise BadInputError(f"number of architectures must be a positive integer, got {n!r}")
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    result: list[Genotype] = []
+    for _ in range(n * _MAX_DRAWS_PER_ARCH):
+        genotype = random_genotype(rng)
+        arch = to_arch_string(genotype)
+        if arch not in seen:
+            seen.add(arch)
+            result.append(genotype)
+            if len(result) == n:
+                return result
+    raise BadInputError(f"could not draw {n} distinct architectures; ask for fewer")
+
+
+def measure_many(
+    genotypes: Sequence[Genotype], geometry: NetworkGeometry, backend: str = "ort", threads: int = 1,
+    repeats: int = 30, progress: bool = True, warmup: int = 5,
+) -> list[dict[str, Any]]:
+    """Measure each genotype; rows ``{arch, latency_ms (median), p90_ms, mean_ms, count}`` in ms."""
+    rows: list[dict[str, Any]] = []
+    with Progress(len(genotypes), "measure networks", enabled=progress) as bar:
+        for genotype in genotypes:
+            stats = measure_network(genotype, geometry, backend, threads, warmup, repeats)
+            rows.append({"arch": stats["arch"], "latency_ms": float(stats["p50"]), "p90_ms": float(stats["p90"]),
+                         "mean_ms": float(stats["mean"]), "count": int(stats["count"])})
+            bar.advance(latency_ms=rows[-1]["latency_ms"])
+    return rows
+
+
+def _meta_value(value: Any) -> str:
+    if isinstance(value, NetworkGeometry):
+        value = value.to_dict()
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text.replace("\n", " ")
+
+
+def write_measurements_csv(path: Path | str, rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> Path:
+    """Write ``rows`` (``measure_many`` form) atomically, ``meta`` as ``# key=value`` provenance lines."""
+    if not rows:
+        raise BadInputError("no measurements to write; measure at least one architecture")
+    columns = [c for c in COLUMNS if c in REQUIRED_COLUMNS or all(c in row for row in rows)]
+    buffer = io.StringIO()
+    for name, value in meta.items():
+        buffer.write(f"# {name}={_meta_value(value)}\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row[c] for c in columns])
+    return atomic_write_text(Path(path), buffer.getvalue())
+
+
+def read_measurements_meta(path: Path | str) -> dict[str, Any]:
+    """The ``# key=value`` provenance lines of a measurements CSV (JSON values decoded where they parse)."""
+    meta: dict[str, Any] = {}
+    for line in require_file(path, "measurements CSV").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            name, sep, value = line[1:].strip().partition("=")
+            if sep:
+                try:
+                    meta[name.strip()] = json.loads(value)
+                except json.JSONDecodeError:
+                    meta[name.strip()] = value
+    return meta
+
+
+def _number(text: str, column: str, where: str, integer: bool = False) -> float | int:
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        raise BadInputError(f"{where}: {column} {text!r} is not a number; fix the row or re-measure") from None
+    if not math.isfinite(value) or value <= 0:
+        raise BadInputError(f"{where}: {column} must be a positive finite number, got {text!r}; fix or drop the row")
+    return value
+
+
+def _header(fields: list[str], where: str) -> list[str]:
+    names = [f.strip() for f in fields]
+    for name in names:
+        if name not in COLUMNS:
+            raise BadInputError(f"{where}: unknown column {name!r}; {HEADER_HINT}")
+    for name in REQUIRED_COLUMNS:
+        if name not in names:
+            raise BadInputError(f"{where}: missing column {name!r}; {HEADER_HINT}")
+    if len(set(names)) != len(names):
+        raise BadInputError(f"{where}: a column appears twice in the header; list each once")
+    return names
+
+
+def read_measurements_csv(path: Path | str) -> list[dict[str, Any]]:
+    """Rows of a measurements CSV: ``arch`` (a validated arch string), ``latency_ms`` and optional columns.
+
+    Any problem (missing column, unparsable arch, non-positive or NaN latency) → one-line BadInputError
+    naming the file and line.
+    """
+    path = require_file(path, "measurements CSV")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise BadInputError(f"{path}: not a UTF-8 text file; pass a measurements CSV") from None
+    header: list[str] | None = None
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        where = f"{path}:{number}"
+        try:
+            fields = next(csv.reader([line]))
+        except csv.Error as exc:
+            raise BadInputError(f"{where}: malformed CSV ({exc}); quote the arch string") from None
+        if header is None:
+            header = _header(fields, where)
+            continue
+        if len(fields) != len(header):
+            raise BadInputError(
+                f"{where}: {len(fields)} fields but the header has {len(header)}; quote the arch string"
+            )
+        raw = dict(zip(header, (f.strip() for f in fields)))
+        try:
+            from_arch_string(raw["arch"])
+        except BadInputError as exc:
+            raise BadInputError(f"{where}: {exc.message}") from None
+        row: dict[str, Any] = {"arch": raw["arch"]}
+        for name in (c for c in COLUMNS[1:] if c in raw):
+            row[name] = _number(raw[name], name, where, integer=(name == "count"))
+        rows.append(row)
+    if header is None:
+        raise BadInputError(f"{path}: no header line; {HEADER_HINT}")
+    if not rows:
+        raise BadInputError(f"{path}: no measurements after the header; measure with `sdnas lut measure`")
+    return rows
+
+
+def genotypes_of(rows: Sequence[Mapping[str, Any]]) -> list[Genotype]:
+    """The genotypes of measurement rows (arch strings already validated by the reader)."""
+    return [from_arch_string(row["arch"]) for row in rows]
