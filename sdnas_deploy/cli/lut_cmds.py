@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from .common import cli_errors, print_json
+from .common import cli_errors, print_json, print_table
 
 lut_app = typer.Typer(
     help="Per-operator latency tables (LUTs) for hardware-aware search.", no_args_is_help=True, add_completion=False,
@@ -130,3 +130,250 @@ def build_cmd(
     else:
         typer.echo(f"wrote {path}: {len(table.entries)} entries, overhead {table.overhead_ms:.4f} ms")
 
+
+
+# ---- whole-network measurements: `lut measure`, `lut fit`, `lut validate` -------------------------------------
+
+def _geometry(spec: Any, setting: str, layers: Optional[int], channels: Optional[int], input_size: Optional[int],
+              in_channels: int, num_classes: int) -> Any:
+    """The deployment geometry from the setting's defaults, the target's input size and the flags."""
+    from ..errors import BadInputError
+    from ..hw.geometry import NetworkGeometry
+
+    if setting not in ("cifar", "mobile"):
+        raise BadInputError(f"--setting {setting!r}: use cifar or mobile")
+    if input_size is None:
+        input_size = spec.default_input.get(setting)
+    return NetworkGeometry.from_setting(setting, input_size=input_size, layers=layers, channels=channels,
+                                        in_channels=in_channels, num_classes=num_classes)
+
+
+def _read_csv(path: Path, target: str, setting: str) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+    """Rows, provenance and geometry (None if the CSV records none) of a measurements CSV, checked against flags."""
+    from ..errors import BadInputError
+    from ..hw.geometry import NetworkGeometry
+    from ..hw.whole import read_measurements_csv, read_measurements_meta
+
+    rows = read_measurements_csv(path)
+    meta = read_measurements_meta(path)
+    if meta.get("target") not in (None, target):
+        raise BadInputError(f"{path} was measured for target {meta['target']!r}; pass --target {meta['target']}")
+    geometry = NetworkGeometry.from_dict(meta["geometry"], str(path)) if "geometry" in meta else None
+    if geometry is not None and geometry.setting != setting:
+        raise BadInputError(f"{path} was measured at setting {geometry.setting!r}; pass --setting {geometry.setting}")
+    return rows, meta, geometry
+
+
+def _print_metrics(title: str, report: dict[str, Any]) -> None:
+    tau = report["kendall_tau"]
+    print_table(title, [
+        ("architectures", report["n"]),
+        ("mean abs error %", report["mean_abs_pct_error"]),
+        ("median abs error %", report["median_abs_pct_error"]),
+        ("max abs error %", report["max_abs_pct_error"]),
+        ("mean signed error %", report["mean_signed_pct_error"]),
+        ("within ±10 %", f"{100 * report['within_10pct']:.0f}%"),
+        ("Kendall τ-b", "n/a" if tau is None else f"{tau:.3f}"),
+    ])
+
+
+GEOMETRY_HELP = {
+    "layers": "Cells (default: the setting's).", "channels": "Initial channels (default: the setting's).",
+    "input_size": "Input height/width (default: the target's).",
+}
+
+
+@lut_app.command("measure")
+@cli_errors
+def measure_cmd(
+    target: str = typer.Option(..., "--target", help="Target name (see `sdnas lut list`)."),
+    setting: str = typer.Option(..., "--setting", help="cifar or mobile."),
+    n: int = typer.Option(60, "--n", help="Random architectures to measure."),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed (validate defaults to 1: held out)."),
+    repeats: int = typer.Option(30, "--repeats", help="Timed calls per network."),
+    warmup: int = typer.Option(5, "--warmup", help="Untimed calls per network first."),
+    threads: int = typer.Option(1, "--threads", help="Intra-op threads."),
+    layers: Optional[int] = typer.Option(None, "--layers", help=GEOMETRY_HELP["layers"]),
+    channels: Optional[int] = typer.Option(None, "--channels", help=GEOMETRY_HELP["channels"]),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help=GEOMETRY_HELP["input_size"]),
+    in_channels: int = typer.Option(3, "--in-channels", help="Input image channels."),
+    num_classes: int = typer.Option(10, "--num-classes", help="Classifier outputs."),
+    out: Optional[Path] = typer.Option(None, "--out", help="CSV file (default: <target>_<setting>_measurements.csv)."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Measure N sampled whole networks on this device and write them as a measurements CSV."""
+    from ..errors import BadInputError
+    from ..hw.build import build_fingerprint
+    from ..hw.measure import check_backend
+    from ..hw.targets import get_target
+    from ..hw.whole import measure_many, sample_architectures, write_measurements_csv
+
+    spec = get_target(target)
+    check_backend(spec.backend)
+    if repeats < 1 or warmup < 0 or threads < 1:
+        raise BadInputError(f"need --repeats >= 1, --warmup >= 0, --threads >= 1; got {repeats}, {warmup}, {threads}")
+    geometry = _geometry(spec, setting, layers, channels, input_size, in_channels, num_classes)
+    rows = measure_many(sample_architectures(n, seed), geometry, backend=spec.backend, threads=threads,
+                        repeats=repeats, progress=not json_out, warmup=warmup)
+    fp = build_fingerprint(spec.backend, threads)
+    meta = {"target": target, "backend": spec.backend, "provider": fp["provider"], "threads": threads,
+            "repeats": repeats, "warmup": warmup, "seed": seed, "geometry": geometry.to_dict(), "date": fp["date"],
+            "cpu_model": fp.get("cpu_model"), "onnxruntime": fp.get("onnxruntime"), "torch": fp.get("torch"),
+            "fingerprint_key": fp.get("key"), "sdnas_version": fp["sdnas_version"]}
+    path = write_measurements_csv(out or Path(f"{target}_{setting}_measurements.csv"), rows, meta)
+    lat = [r["latency_ms"] for r in rows]
+    summary = {"file": str(path), "rows": len(rows), "min_ms": min(lat), "max_ms": max(lat), "meta": meta}
+    if json_out:
+        print_json(summary)
+    else:
+        typer.echo(f"wrote {path}: {len(rows)} architectures, {min(lat):.3f}–{max(lat):.3f} ms")
+
+
+@lut_app.command("fit")
+@cli_errors
+def fit_cmd(
+    target: str = typer.Option(..., "--target", help="Target name (see `sdnas lut list`)."),
+    setting: str = typer.Option(..., "--setting", help="cifar or mobile."),
+    measurements: Path = typer.Option(..., "--measurements", help="CSV from `sdnas lut measure` (arch,latency_ms)."),
+    l2: float = typer.Option(1.0, "--l2", help="Relative ridge weight pulling the fit toward the base table "
+                             "(0 = plain NNLS; λ = l2 · mean Σ count²)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Microbenchmark table to regularise toward "
+                                        "(default: the target's, when its geometry matches)."),
+    no_base: bool = typer.Option(False, "--no-base", help="Plain ridge toward 0, no base table."),
+    layers: Optional[int] = typer.Option(None, "--layers", help=GEOMETRY_HELP["layers"] + " Used if the CSV has none."),
+    channels: Optional[int] = typer.Option(None, "--channels", help=GEOMETRY_HELP["channels"]),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help=GEOMETRY_HELP["input_size"]),
+    in_channels: int = typer.Option(3, "--in-channels", help="Input image channels."),
+    num_classes: int = typer.Option(10, "--num-classes", help="Classifier outputs."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Table file (default: <target>_<setting>_fitted.json "
+                                       "next to the target's table)."),
+    cv: int = typer.Option(0, "--cv", help="Also report K-fold held-out error of the fit (0 = off)."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Fit an additive table (method "fitted") to whole-network latencies by non-negative ridge least squares."""
+    from ..errors import BadInputError
+    from ..hw.fit import fit_table
+    from ..hw.lut import load_table, save_table
+    from ..hw.targets import get_target
+    from ..hw.validate import validate_table
+    from ..progress import log
+
+    spec = get_target(target)
+    if base is not None and no_base:
+        raise BadInputError("--base and --no-base contradict each other; pass one")
+    rows, meta, geometry = _read_csv(measurements, target, setting)
+    flags = _geometry(spec, setting, layers, channels, input_size, in_channels, num_classes)
+    if geometry is None:
+        geometry = flags
+    elif any(v is not None for v in (layers, channels, input_size)) and flags != geometry:
+        raise BadInputError(f"{measurements} was measured at geometry {geometry.to_dict()}; drop the geometry flags")
+    base_table = None
+    if base is not None:
+        base_table = load_table(base)
+        base_table.check_geometry(geometry)
+    elif not no_base:
+        shipped = default_out(spec, setting)
+        if shipped.is_file():
+            candidate = load_table(shipped)
+            if candidate.geometry == geometry:
+                base_table = candidate
+            elif not json_out:
+                log(f"note: {shipped.name} is for another geometry; fitting without a base table")
+    table = fit_table(base_table, geometry, rows, target, l2=l2, provenance=meta)
+    path = save_table(out or default_out(spec, setting).with_name(f"{target}_{setting}_fitted.json"), table)
+    report = validate_table(table, rows)
+    summary = {"file": str(path), "rows": len(rows), "fitted_keys": table.fingerprint["fit"]["fitted_keys"],
+               "base": None if base_table is None else str(base or default_out(spec, setting)),
+               "overhead_ms": table.overhead_ms, "l2": l2,
+               "train_error": {k: v for k, v in report.items() if k not in ("rows", "geometry")}}
+    if cv:
+        from ..hw.fit import cross_validate
+
+        summary["cv_error"] = cross_validate(rows, geometry, k=cv, base=base_table, l2=l2)
+    if json_out:
+        print_json(summary)
+        return
+    _print_metrics("fit error on the training rows (optimistic: validate on held-out ones)", report)
+    if cv:
+        _print_metrics(f"{cv}-fold cross-validated error (held-out rows)", summary["cv_error"])
+    typer.echo(f"wrote {path}: {summary['fitted_keys']} keys fitted from {len(rows)} networks, "
+               f"overhead {table.overhead_ms:.4f} ms, base {summary['base'] or 'none'}")
+
+
+@lut_app.command("validate")
+@cli_errors
+def validate_cmd(
+    target: str = typer.Option(..., "--target", help="Target name (see `sdnas lut list`)."),
+    setting: str = typer.Option(..., "--setting", help="cifar or mobile."),
+    table_file: Optional[Path] = typer.Option(None, "--table", help="Table to validate (default: the target's)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Random architectures to measure here (default 50)."),
+    measurements: Optional[Path] = typer.Option(None, "--measurements", help="CSV measured elsewhere instead."),
+    seed: int = typer.Option(1, "--seed", help="Sampling seed (measure's default is 0, so these are held out)."),
+    repeats: int = typer.Option(30, "--repeats", help="Timed calls per network."),
+    warmup: int = typer.Option(5, "--warmup", help="Untimed calls per network first."),
+    max_error: float = typer.Option(10.0, "--max-error", help="PASSED when the mean abs % error is at most this."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a predicted-vs-measured scatter PNG."),
+    report_file: Optional[Path] = typer.Option(None, "--report", help="Write the full report as JSON."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON (status inside)."),
+) -> None:
+    """Predicted vs measured latency of random architectures: errors, Kendall τ, plot, PASSED/FAILED (exit 4)."""
+    from ..errors import BadInputError
+    from ..hw.lut import load_table
+    from ..hw.targets import get_target, resolve_table
+    from ..hw.validate import scatter_png, status_line, validate_table
+    from ..io_utils import atomic_write_json
+    from ..progress import log
+
+    get_target(target)
+    if measurements is not None and n is not None:
+        raise BadInputError("--n measures here, --measurements reads a CSV; pass one of them")
+    if max_error < 0:
+        raise BadInputError(f"--max-error must be >= 0, got {max_error}")
+    table = load_table(table_file or resolve_table(target, setting))
+    if table.geometry.setting != setting:
+        raise BadInputError(f"table is for setting {table.geometry.setting!r}; pass --setting {table.geometry.setting}")
+    if measurements is not None:
+        rows, meta, geometry = _read_csv(measurements, target, setting)
+        if geometry is not None:
+            table.check_geometry(geometry)
+        source = str(measurements)
+    else:
+        rows, source = _measure_here(table, n or 50, seed, repeats, warmup, progress=not json_out)
+        meta = {}
+    report = validate_table(table, rows)
+    report.update({"source": source, "measurements_meta": meta, "max_error": max_error,
+                   "status": status_line(report, max_error)})
+    if plot is not None:
+        scatter_png(plot, [r["predicted_ms"] for r in report["rows"]], [r["measured_ms"] for r in report["rows"]],
+                    f"{target} {setting} ({table.method}): {report['mean_abs_pct_error']:.1f}% mean abs error")
+        report["plot"] = str(plot)
+    if report_file is not None:
+        atomic_write_json(report_file, report)
+    if json_out:
+        print_json(report)
+    else:
+        _print_metrics(f"{target} {setting} table ({table.method}) vs {source}", report)
+        for extra in (plot, report_file):
+            if extra is not None:
+                log(f"wrote {extra}")
+        typer.echo(report["status"])
+    if report["status"] != "PASSED":
+        raise typer.Exit(4)
+
+
+def _measure_here(table: Any, n: int, seed: int, repeats: int, warmup: int, progress: bool) -> tuple[list, str]:
+    """Measure ``n`` held-out random architectures at the table's geometry with the table's backend/threads."""
+    from ..deploy.fingerprint import environment_fingerprint
+    from ..hw.measure import check_backend
+    from ..hw.whole import measure_many, sample_architectures
+    from ..progress import log
+
+    backend = str(table.fingerprint.get("backend", "ort"))
+    threads = int(table.fingerprint.get("threads") or 1)
+    check_backend(backend)
+    here = environment_fingerprint(threads).get("key")
+    if table.fingerprint.get("key") not in (None, here):
+        log(f"warning: the table was measured in another environment ({table.fingerprint.get('key')} != {here})")
+    rows = measure_many(sample_architectures(n, seed), table.geometry, backend=backend, threads=threads,
+                        repeats=repeats, progress=progress, warmup=warmup)
+    return rows, f"{n} architectures measured here (seed {seed})"

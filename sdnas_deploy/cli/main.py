@@ -23,7 +23,7 @@ app.command("export")(deploy_cmds.export)
 app.command("profile")(deploy_cmds.profile)
 app.command("check")(deploy_cmds.check)
 app.command("run")(run_cmd.run)
-app.add_typer(lut_cmds.lut_app, name="lut", help="Latency lookup tables: list targets, build tables on the device.")
+app.add_typer(lut_cmds.lut_app, name="lut", help="Latency lookup tables: list targets; build, measure, fit and validate tables on the device.")
 
 
 def _version(value: bool) -> None:
