@@ -76,3 +76,14 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     _one_error_line(runner.invoke(app, ["lut", "build", "--target", "jetson-orin", "--backend", "trt", *TINY,
                                         "--out", str(out)]), 5)
     assert not out.exists()
+
+
+def test_mobile_geometry_defaults_to_imagenet_classes() -> None:
+    """`--setting mobile` without --num-classes describes the ImageNet mobile network (1000 classes)."""
+    from sdnas_deploy.cli.lut_cmds import _geometry
+    from sdnas_deploy.hw.targets import get_target
+
+    spec = get_target("x86-cpu-ort")
+    assert _geometry(spec, "mobile", None, None, None, 3, None).num_classes == 1000
+    assert _geometry(spec, "cifar", None, None, None, 3, None).num_classes == 10
+    assert _geometry(spec, "mobile", None, None, None, 3, 100).num_classes == 100

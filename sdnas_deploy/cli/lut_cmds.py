@@ -92,7 +92,7 @@ def build_cmd(
     channels: Optional[int] = typer.Option(None, "--channels", help="Initial channels (default: the setting's)."),
     input_size: Optional[int] = typer.Option(None, "--input-size", help="Input height/width (default: the target's)."),
     in_channels: int = typer.Option(3, "--in-channels", help="Input image channels."),
-    num_classes: int = typer.Option(10, "--num-classes", help="Classifier outputs."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classifier outputs (default: cifar 10, mobile 1000)."),
     repeats: int = typer.Option(50, "--repeats", help="Timed calls per operator."),
     warmup: int = typer.Option(5, "--warmup", help="Untimed calls per operator first."),
     threads: int = typer.Option(1, "--threads", help="Intra-op threads."),
@@ -103,23 +103,17 @@ def build_cmd(
     """Micro-benchmark every operator of the geometry on this machine and write the table."""
     from ..errors import BadInputError
     from ..hw.build import build_table
-    from ..hw.geometry import NetworkGeometry
     from ..hw.measure import check_backend
     from ..hw.targets import get_target
 
     spec = get_target(target)
     check_backend(backend)  # unknown → exit 2; trt → exit 5 where TensorRT is absent
-    if setting not in ("cifar", "mobile"):
-        raise BadInputError(f"--setting {setting!r}: use cifar or mobile")
     if out is None and backend != spec.backend:
         raise BadInputError(
             f"--backend {backend} differs from target {target!r}'s {spec.backend}; its shipped table must be measured "
             f"with --backend {spec.backend}, or pass --out FILE for an experimental table"
         )
-    if input_size is None:
-        input_size = spec.default_input.get(setting)
-    geometry = NetworkGeometry.from_setting(setting, input_size=input_size, layers=layers, channels=channels,
-                                            in_channels=in_channels, num_classes=num_classes)
+    geometry = _geometry(spec, setting, layers, channels, input_size, in_channels, num_classes)
     path = out or default_out(spec, setting)
     table = build_table(target, geometry, backend=backend, repeats=repeats, warmup=warmup, threads=threads,
                         out_path=path, resume=resume, progress=not json_out)
@@ -135,7 +129,7 @@ def build_cmd(
 # ---- whole-network measurements: `lut measure`, `lut fit`, `lut validate` -------------------------------------
 
 def _geometry(spec: Any, setting: str, layers: Optional[int], channels: Optional[int], input_size: Optional[int],
-              in_channels: int, num_classes: int) -> Any:
+              in_channels: int, num_classes: Optional[int]) -> Any:
     """The deployment geometry from the setting's defaults, the target's input size and the flags."""
     from ..errors import BadInputError
     from ..hw.geometry import NetworkGeometry
@@ -144,6 +138,8 @@ def _geometry(spec: Any, setting: str, layers: Optional[int], channels: Optional
         raise BadInputError(f"--setting {setting!r}: use cifar or mobile")
     if input_size is None:
         input_size = spec.default_input.get(setting)
+    if num_classes is None:  # the settings' reference tasks: CIFAR-10 and ImageNet
+        num_classes = 1000 if setting == "mobile" else 10
     return NetworkGeometry.from_setting(setting, input_size=input_size, layers=layers, channels=channels,
                                         in_channels=in_channels, num_classes=num_classes)
 
@@ -197,7 +193,7 @@ def measure_cmd(
     channels: Optional[int] = typer.Option(None, "--channels", help=GEOMETRY_HELP["channels"]),
     input_size: Optional[int] = typer.Option(None, "--input-size", help=GEOMETRY_HELP["input_size"]),
     in_channels: int = typer.Option(3, "--in-channels", help="Input image channels."),
-    num_classes: int = typer.Option(10, "--num-classes", help="Classifier outputs."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classifier outputs (default: cifar 10, mobile 1000)."),
     out: Optional[Path] = typer.Option(None, "--out", help="CSV file (default: <target>_<setting>_measurements.csv)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
@@ -244,7 +240,7 @@ def fit_cmd(
     channels: Optional[int] = typer.Option(None, "--channels", help=GEOMETRY_HELP["channels"]),
     input_size: Optional[int] = typer.Option(None, "--input-size", help=GEOMETRY_HELP["input_size"]),
     in_channels: int = typer.Option(3, "--in-channels", help="Input image channels."),
-    num_classes: int = typer.Option(10, "--num-classes", help="Classifier outputs."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classifier outputs (default: cifar 10, mobile 1000)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Table file (default: <target>_<setting>_fitted.json "
                                        "next to the target's table)."),
     cv: int = typer.Option(0, "--cv", help="Also report K-fold held-out error of the fit (0 = off)."),
