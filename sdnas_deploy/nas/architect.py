@@ -22,6 +22,8 @@ from torch import nn
 from .distill import upcast
 
 ExtraLoss = Callable[[torch.Tensor], torch.Tensor]
+# maps the val loss and the α it was computed with (the shadow model's α when unrolled) to the loss to minimize
+ArchPenalty = Callable[[torch.Tensor, Sequence[torch.Tensor]], torch.Tensor]
 FD_RADIUS = 0.01  # DARTS reference: ε = 0.01 / ‖v‖
 
 
@@ -69,19 +71,21 @@ class Architect:
         lr: float,
         network_optimizer: torch.optim.Optimizer,
         extra_loss: ExtraLoss | None = None,
+        penalty: ArchPenalty | None = None,
     ) -> float:
         """One Adam step on α; returns the val loss it minimized (at w for first order, at w' for unrolled)."""
         self.optimizer.zero_grad(set_to_none=True)
         if self.unrolled:
             # fp32 on purpose: the finite-difference Hessian term is too coarse under fp16/bf16 autocast.
-            loss, grads = self.unrolled_gradient(x_train, y_train, x_val, y_val, lr, network_optimizer, extra_loss)
+            loss, grads = self.unrolled_gradient(
+                x_train, y_train, x_val, y_val, lr, network_optimizer, extra_loss, penalty)
             for alpha, grad in zip(self.alphas, grads):
                 alpha.grad = grad
             self.optimizer.step()
             return loss
         with self.autocast():
             logits = self.model(x_val)
-            loss = self._val_loss(logits, y_val, extra_loss)
+            loss = self._val_loss(logits, y_val, extra_loss, penalty, self.alphas)
         # autograd.grad into α only: the weights' .grad (owned by the weight step) stay untouched.
         grads = torch.autograd.grad(self.scaler.scale(loss), self.alphas)
         for alpha, grad in zip(self.alphas, grads):
@@ -91,17 +95,21 @@ class Architect:
         return float(loss.detach())
 
     @staticmethod
-    def _val_loss(logits: torch.Tensor, y: torch.Tensor, extra_loss: ExtraLoss | None) -> torch.Tensor:
+    def _val_loss(logits: torch.Tensor, y: torch.Tensor, extra_loss: ExtraLoss | None,
+                  penalty: ArchPenalty | None = None, alphas: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         loss = F.cross_entropy(upcast(logits), y)
         if extra_loss is not None:
             loss = loss + extra_loss(logits)
+        if penalty is not None:  # fp32: outside autocast's reach (α and the cost tables are fp32)
+            loss = penalty(loss.float(), alphas)
         return loss
 
     def first_order_gradient(
-        self, x_val: torch.Tensor, y_val: torch.Tensor, extra_loss: ExtraLoss | None = None
+        self, x_val: torch.Tensor, y_val: torch.Tensor, extra_loss: ExtraLoss | None = None,
+        penalty: ArchPenalty | None = None,
     ) -> list[torch.Tensor]:
         """∇α L_val(w, α) (fp32, no step taken); used by tests and for comparison."""
-        loss = self._val_loss(self.model(x_val), y_val, extra_loss)
+        loss = self._val_loss(self.model(x_val), y_val, extra_loss, penalty, self.alphas)
         return list(torch.autograd.grad(loss, self.alphas))
 
     def unrolled_gradient(
@@ -113,12 +121,13 @@ class Architect:
         lr: float,
         network_optimizer: torch.optim.Optimizer,
         extra_loss: ExtraLoss | None = None,
+        penalty: ArchPenalty | None = None,
     ) -> tuple[float, list[torch.Tensor]]:
         """The second-order α gradient (no step taken) and L_val(w', α)."""
         shadow = self._virtual_step(x_train, y_train, lr, network_optimizer)
         shadow_alphas = list(shadow.arch_parameters())  # type: ignore[attr-defined]
         shadow_weights = [p for _, p in _weights(shadow)]
-        loss = self._val_loss(shadow(x_val), y_val, extra_loss)
+        loss = self._val_loss(shadow(x_val), y_val, extra_loss, penalty, shadow_alphas)
         grads = torch.autograd.grad(loss, shadow_alphas + shadow_weights)
         d_alpha = grads[: len(shadow_alphas)]
         vector = grads[len(shadow_alphas) :]

@@ -18,6 +18,8 @@ from ..io_utils import load_json
 DistillMode = Literal["sd", "none"]
 VoteRule = Literal["soft", "hard"]
 AmpMode = Literal["auto", "bf16", "fp16", "off"]
+PenaltyKind = Literal["add", "mul", "budget"]
+LatencySetting = Literal["cifar", "mobile"]
 
 # Keys that change the supernet or the data it sees: a resumed run must keep them.
 STRUCTURAL_KEYS = ("space", "dataset", "layers", "channels")
@@ -65,6 +67,17 @@ class SearchConfig:
     sharpness_iters: int = 20  # ours: power-iteration steps
     sharpness_batches: int = 2  # ours: val batches averaged in the Hessian
     sharpness_every: int = 1  # ours: compute it every N epochs (always at the last epoch); it costs ~iters x 3 steps
+    # Hardware awareness (nas/penalty.py has the formulas). A table describes a deployment geometry, not the
+    # supernet: α is shared by all cells, so the searched cell is costed on the network it will be deployed as.
+    target: str | None = None  # ours: a target of hw.targets; its shipped table gives latency
+    lut: str | None = None  # ours: path to a latency table file; overrides the target's table
+    latency_setting: LatencySetting = "cifar"  # ours: deployment geometry the table (and FLOPs count) describes
+    latency_budget: float | None = None  # ours: ms on the target; needs target or lut
+    flops_budget: float | None = None  # ours: millions of multiply-adds (MMAC) of the deployment network
+    penalty: PenaltyKind = "budget"  # ours: penalize only above the budget (add/mul: ProxylessNAS/MnasNet forms)
+    penalty_weight: float = 0.1  # ProxylessNAS: λ ≈ 0.1 (add); also λ of the budget hinge; raise it if a budget is missed
+    penalty_beta: float = 0.3  # DESIGN.md §2 (FBNet/MnasNet-style): exponent β of the mul form
+    penalty_warmup_epochs: int = 5  # ours: like distillation, 10% of the reference run on accuracy alone first
 
     def __post_init__(self) -> None:
         validate(self)
@@ -104,7 +117,30 @@ def validate(config: SearchConfig) -> SearchConfig:
     c.arch_betas = (float(betas[0]), float(betas[1]))
     _check(c.distill_warmup_epochs >= 0, "distill_warmup_epochs", c.distill_warmup_epochs, "use 0 or more epochs")
     _check(c.seed >= 0, "seed", c.seed, "use a non-negative integer")
+    _validate_hardware(c)
     return c
+
+
+def _validate_hardware(c: SearchConfig) -> None:
+    """Budgets, penalty form and where latency comes from (a latency budget needs a target or a table)."""
+    _check(c.penalty in ("add", "mul", "budget"), "penalty", c.penalty, "use add, mul or budget")
+    _check(c.latency_setting in ("cifar", "mobile"), "latency_setting", c.latency_setting, "use cifar or mobile")
+    for name in ("latency_budget", "flops_budget"):
+        value = getattr(c, name)
+        if value is not None:
+            _check(math.isfinite(value) and value > 0, name, value, "use a positive number or leave it unset")
+    _check(math.isfinite(c.penalty_weight) and c.penalty_weight >= 0, "penalty_weight", c.penalty_weight,
+           "use 0 or a positive finite number")
+    _check(math.isfinite(c.penalty_beta) and c.penalty_beta > 0, "penalty_beta", c.penalty_beta,
+           "use a positive finite number")
+    _check(c.penalty_warmup_epochs >= 0, "penalty_warmup_epochs", c.penalty_warmup_epochs, "use 0 or more epochs")
+    if c.latency_budget is not None and c.target is None and c.lut is None:
+        raise BadInputError("search config: latency_budget needs a latency table; pass --target NAME "
+                            "(see `sdnas lut list`) or --lut FILE, or use --flops-budget instead")
+    if c.target is not None:
+        from ..hw.targets import get_target
+
+        get_target(c.target)  # unknown name → BadInputError with the closest one
 
 
 def search_config_from_mapping(data: Any, source: str) -> SearchConfig:
@@ -129,7 +165,9 @@ def changed_keys(saved: Any, config: SearchConfig) -> list[str]:
     if not isinstance(saved, dict):
         return sorted(current)
     as_list = lambda v: list(v) if isinstance(v, (tuple, list)) else v  # noqa: E731  (JSON turns tuples into lists)
-    return [k for k, v in current.items() if as_list(saved.get(k)) != as_list(v)]
+    defaults = to_dict(SearchConfig())  # a key added after the run was saved is unchanged if it keeps its default
+    return [k for k, v in current.items()
+            if as_list(saved.get(k, defaults.get(k))) != as_list(v)]
 
 
 def check_resume_config(config: SearchConfig, out_dir: str | Path) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from ..space import get_space, save_genotype, skip_count, to_arch_string
 from .architect import Architect
 from .config import SearchConfig, changed_keys, check_resume_config
 from .distill import VotingTeachers, distill_loss, upcast
+from .penalty import HardwareCosts, log_fields
 from .sharpness import dominant_eigenvalue, preserved_state
 
 CHECKPOINT_FORMAT = "sdnas-search/1"
@@ -97,6 +98,7 @@ class SearchRun:
             network_momentum=config.momentum, network_weight_decay=config.weight_decay,
             autocast=self.policy.autocast, scaler=grad_scaler(self.policy), channels_last=self.policy.channels_last,
         )
+        self.costs = HardwareCosts(config, self.info)  # penalties on α + predicted latency/FLOPs per epoch
         self.teachers = VotingTeachers(config.teachers, config.teacher_interval, config.vote, config.temperature)
         self.epoch = 0  # next epoch to run (0-based)
         self.epochs: list[dict[str, Any]] = []
@@ -150,7 +152,8 @@ class SearchRun:
             f"loss became NaN at epoch {epoch + 1} step {step + 1}; lower --lr/--arch-lr or use --amp off; {kept}"
         )
 
-    def _search_step(self, batch: tuple, val_batch: tuple, lr: float, distilling: bool) -> tuple[float, float, int, float]:
+    def _search_step(self, batch: tuple, val_batch: tuple, lr: float, distilling: bool,
+                     epoch: int) -> tuple[float, float, int, float]:
         """α step then weight step; returns (weight loss, α loss, correct count, teacher ms)."""
         c = self.config
         (x, y), (x_val, y_val) = batch, val_batch
@@ -160,7 +163,7 @@ class SearchRun:
             with self.policy.autocast():
                 val_probs = self._teacher_probs(x_val, clock)
             extra = lambda logits: c.distill_weight * distill_loss(logits, val_probs, c.temperature)  # noqa: E731
-        arch_loss = self.architect.step(x, y, x_val, y_val, lr, self.w_optimizer, extra)
+        arch_loss = self.architect.step(x, y, x_val, y_val, lr, self.w_optimizer, extra, self.costs.hook(epoch))
         self.w_optimizer.zero_grad(set_to_none=True)
         with self.policy.autocast():
             logits = self.model(x)
@@ -202,7 +205,7 @@ class SearchRun:
                 self._sync()
                 start = time.perf_counter()
                 distilling = self._distilling(epoch)  # per step: the first teacher may appear mid-epoch
-                loss, arch_loss, hits, t_ms = self._search_step(batch, next(val_batches), lr, distilling)
+                loss, arch_loss, hits, t_ms = self._search_step(batch, next(val_batches), lr, distilling, epoch)
                 if math.isnan(loss):
                     raise self._nan(epoch, step)
                 self._sync()
@@ -273,6 +276,7 @@ class SearchRun:
         record["genotype"] = genotype.to_dict()
         record["arch_string"] = to_arch_string(genotype)
         record["skip_count_normal"] = skip_count(genotype, "normal")
+        record.update(self.costs.metrics(genotype, list(self.model.arch_parameters()), final))
         c = self.config
         due = c.sharpness and (final or (epoch + 1) % c.sharpness_every == 0)
         record["dominant_eigenvalue"] = self.sharpness() if due else None
@@ -285,7 +289,8 @@ class SearchRun:
     def report(self) -> dict[str, Any]:
         last = self.epochs[-1] if self.epochs else {}
         final_keys = ("genotype", "arch_string", "skip_count_normal", "supernet_val_acc", "discretized_val_acc", "gap",
-                      "dominant_eigenvalue", "supernet_test_acc", "discretized_test_acc")
+                      "dominant_eigenvalue", "supernet_test_acc", "discretized_test_acc", "predicted_latency_ms",
+                      "expected_latency_ms", "predicted_mmac", "expected_mmac", "latency_budget_met", "flops_budget_met")
         return {
             "kind": "search",
             "status": "complete" if self.epoch >= self.config.epochs else "running",
@@ -374,7 +379,7 @@ class SearchRun:
                     f"val_acc={record['supernet_val_acc']:.3f} discretized={record['discretized_val_acc']:.3f} "
                     f"skip(normal)={record['skip_count_normal']} lr={record['lr']:.4g} "
                     f"step time {record['step_ms']:.0f} ms (teachers {record['teacher_ms']:.0f} ms) "
-                    f"{record['epoch_time_s']:.1f}s")
+                    f"{record['epoch_time_s']:.1f}s {log_fields(record)}")
         report = self.report()
         atomic_write_json(self.out_dir / "report.json", report)
         return report
@@ -394,5 +399,5 @@ def run_search(config: SearchConfig, out_dir: Path | str, resume: bool = False, 
     atomic_write_json(out_dir / "config.json", to_dict(config))
     if progress:
         log(f"search on {run.policy.describe()}: {config.dataset}, {config.layers} cells x {config.channels} ch, "
-            f"{config.epochs} epochs, distill={config.distill}" + (f", resuming at epoch {run.epoch + 1}" if resume else ""))
+            f"{config.epochs} epochs, distill={config.distill}; {run.costs.describe()}" + (f", resuming at epoch {run.epoch + 1}" if resume else ""))
     return run.run()
