@@ -159,6 +159,16 @@ def test_target_uses_shipped_table_and_resume_is_exact(tmp_path: Path, monkeypat
     assert final["predicted_latency_ms"] > 0 and final["expected_latency_ms"] > 0
     assert final["latency_budget_met"] is True and final["flops_budget_met"] is True
     assert all(e["predicted_latency_ms"] > 0 and e["predicted_mmac"] > 0 for e in straight["epochs"])
+    # searching on the machine the table was measured on also measures the derived network end to end
+    from sdnas_deploy.deploy.fingerprint import environment_fingerprint, fingerprint_key
+    from sdnas_deploy.hw.lut import load_table
+    from sdnas_deploy.hw.targets import resolve_table
+
+    table = load_table(resolve_table("x86-cpu-ort", "cifar"))
+    if fingerprint_key(environment_fingerprint(table.fingerprint["threads"])) == table.fingerprint["key"]:
+        assert final["measured_latency_ms"] > 0
+    else:
+        assert final["measured_latency_ms"] is None
     original = searcher.SearchRun.train_epoch
 
     def interrupted(self: searcher.SearchRun, epoch: int) -> dict:

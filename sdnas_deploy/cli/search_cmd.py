@@ -87,6 +87,7 @@ def print_search_summary(report: dict, run_dir: Path) -> None:
             ("skip_connect (normal)", final.get("skip_count_normal")),
             ("dominant eigenvalue", final.get("dominant_eigenvalue")),
             ("predicted latency ms", final.get("predicted_latency_ms")),
+            ("measured latency ms (here)", final.get("measured_latency_ms")),
             ("latency budget met", final.get("latency_budget_met")),
             ("predicted MMAC", final.get("predicted_mmac")),
             ("FLOPs budget met", final.get("flops_budget_met")),

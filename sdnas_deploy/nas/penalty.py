@@ -157,7 +157,29 @@ class HardwareCosts:
                                             else lat <= c.latency_budget)
             record["flops_budget_met"] = (None if c.flops_budget is None
                                           else record["predicted_mmac"] <= c.flops_budget)
+            record["measured_latency_ms"] = self.measure_on_target(genotype)
         return record
+
+    def on_target(self) -> bool:
+        """True when this machine is the one the table was measured on (same fingerprint key, CPU backends)."""
+        from ..deploy.fingerprint import environment_fingerprint, fingerprint_key
+
+        if self.table is None or self.table.fingerprint.get("backend") not in ("ort", "torch"):
+            return False
+        if self.table.fingerprint.get("provider", "CPUExecutionProvider") != "CPUExecutionProvider":
+            return False
+        here = environment_fingerprint(self.table.fingerprint.get("threads"))
+        return fingerprint_key(here) == self.table.fingerprint.get("key")
+
+    def measure_on_target(self, genotype: Genotype) -> float | None:
+        """Median whole-network latency (ms) of ``genotype`` measured here, when the search runs on the target."""
+        if not self.on_target():
+            return None
+        from ..hw.whole import measure_network
+
+        fp = self.table.fingerprint
+        stats = measure_network(genotype, self.geometry, backend=fp["backend"], threads=int(fp.get("threads") or 1))
+        return float(stats["p50"])
 
     def describe(self) -> str:
         """One log line: the table used and each penalty."""

@@ -290,7 +290,8 @@ class SearchRun:
         last = self.epochs[-1] if self.epochs else {}
         final_keys = ("genotype", "arch_string", "skip_count_normal", "supernet_val_acc", "discretized_val_acc", "gap",
                       "dominant_eigenvalue", "supernet_test_acc", "discretized_test_acc", "predicted_latency_ms",
-                      "expected_latency_ms", "predicted_mmac", "expected_mmac", "latency_budget_met", "flops_budget_met")
+                      "expected_latency_ms", "predicted_mmac", "expected_mmac", "latency_budget_met", "flops_budget_met",
+                      "measured_latency_ms")
         return {
             "kind": "search",
             "status": "complete" if self.epoch >= self.config.epochs else "running",
