@@ -1,0 +1,80 @@
+"""How well do this machine's latency tables predict whole networks? (issue 3 evidence)
+
+For each setting (cifar, mobile) of the `x86-cpu-ort` target: measure N_fit random architectures of the
+DARTS space end to end (ONNX Runtime CPU, 1 thread, batch 1) to fit a table (`lut fit`, ridge NNLS toward
+the microbenchmark table), and N_val *other* random architectures (different seed) to validate both the
+microbenchmark table (`lut build`) and the fitted one: mean abs % error, share within ±10%, Kendall τ.
+Prints a table, writes bench/results/lut_accuracy.json, scatter plots and the measurement CSVs.
+Measurements are cached in the CSVs, so a rerun only refits/revalidates (delete them to re-measure).
+
+    .venv/bin/python bench/lut_accuracy.py [--settings cifar mobile] [--n-fit 60] [--n-val 50] [--repeats 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sdnas_deploy.deploy.fingerprint import environment_fingerprint  # noqa: E402
+from sdnas_deploy.hw.fit import fit_table  # noqa: E402
+from sdnas_deploy.hw.lut import load_table  # noqa: E402
+from sdnas_deploy.hw.targets import resolve_table  # noqa: E402
+from sdnas_deploy.hw.validate import scatter_png, validate_table  # noqa: E402
+from sdnas_deploy.hw.whole import measure_many, read_measurements_csv, sample_architectures, write_measurements_csv  # noqa: E402
+from sdnas_deploy.io_utils import atomic_write_json  # noqa: E402
+
+TARGET = "x86-cpu-ort"
+
+
+def measured_rows(path: Path, seed: int, n: int, geometry, repeats: int) -> list[dict]:
+    """Rows of ``path`` if it exists, else measure ``n`` architectures sampled with ``seed`` and save them."""
+    if path.is_file():
+        return read_measurements_csv(path)
+    rows = measure_many(sample_architectures(n, seed), geometry, backend="ort", threads=1, repeats=repeats)
+    write_measurements_csv(path, rows, {"target": TARGET, "seed": seed, "repeats": repeats, "threads": 1,
+                                        "geometry": geometry.to_dict(), "date": time.strftime("%Y-%m-%d")})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", nargs="+", default=["cifar", "mobile"])
+    parser.add_argument("--n-fit", type=int, default=60)
+    parser.add_argument("--n-val", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+
+    results = []
+    for setting in args.settings:
+        base = load_table(resolve_table(TARGET, setting))
+        geometry = base.geometry
+        fit_rows = measured_rows(args.out / f"lut_{setting}_fit.csv", 0, args.n_fit, geometry, args.repeats)
+        val_rows = measured_rows(args.out / f"lut_{setting}_val.csv", 1, args.n_val, geometry, args.repeats)
+        fitted = fit_table(base, geometry, fit_rows, TARGET)
+        for name, table in (("microbenchmark", base), ("fitted", fitted)):
+            report = validate_table(table, val_rows)
+            png = scatter_png(args.out / f"lut_{setting}_{name}.png", [r["predicted_ms"] for r in report["rows"]],
+                              [r["measured_ms"] for r in report["rows"]], f"{TARGET} {setting}: {name} table")
+            results.append({"setting": setting, "table": name, "n_fit": len(fit_rows), "n_val": report["n"],
+                            **{k: report[k] for k in ("mean_abs_pct_error", "median_abs_pct_error", "max_abs_pct_error",
+                                                      "within_10pct", "kendall_tau", "mean_signed_pct_error")},
+                            "plot": png.name, "rows": report["rows"]})
+
+    print(f"{'setting':<8}{'table':<16}{'n_val':>6}{'MAPE %':>9}{'±10 %':>8}{'tau':>7}{'bias %':>8}")
+    for r in results:
+        print(f"{r['setting']:<8}{r['table']:<16}{r['n_val']:>6}{r['mean_abs_pct_error']:>9.1f}"
+              f"{100 * r['within_10pct']:>8.0f}{r['kendall_tau']:>7.3f}{r['mean_signed_pct_error']:>8.1f}")
+    path = atomic_write_json(args.out / "lut_accuracy.json", {
+        "benchmark": "lut_accuracy", "target": TARGET, "date": time.strftime("%Y-%m-%d"),
+        "fingerprint": environment_fingerprint(1), "goal": {"within_10pct": 0.9, "kendall_tau": 0.9},
+        "results": results})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
