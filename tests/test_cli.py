@@ -11,16 +11,10 @@ from typer.testing import CliRunner
 
 from sdnas_deploy.cli.main import app
 from sdnas_deploy.space.genotype import REFERENCE_GENOTYPES
+from cli_checks import one_error_line
 
 runner = CliRunner()
 
-
-def _one_error_line(result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_help_and_version() -> None:
@@ -34,7 +28,7 @@ def test_help_and_version() -> None:
 def test_unknown_recipe_key_is_rejected(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("search:\n  epochz: 3\n")
-    line = _one_error_line(runner.invoke(app, ["search", "--recipe", str(recipe), "--out", str(tmp_path / "o")]), 2)
+    line = one_error_line(runner.invoke(app, ["search", "--recipe", str(recipe), "--out", str(tmp_path / "o")]), 2)
     assert "epochz" in line and "epochs" in line
     assert not (tmp_path / "o" / "report.json").exists()
 
@@ -42,12 +36,12 @@ def test_unknown_recipe_key_is_rejected(tmp_path: Path) -> None:
 def test_unknown_recipe_section_is_rejected(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("serch:\n  epochs: 3\n")
-    line = _one_error_line(runner.invoke(app, ["run", "--recipe", str(recipe), "--out", str(tmp_path / "o")]), 2)
+    line = one_error_line(runner.invoke(app, ["run", "--recipe", str(recipe), "--out", str(tmp_path / "o")]), 2)
     assert "serch" in line and "search" in line
 
 
 def test_missing_recipe_names_the_shipped_ones(tmp_path: Path) -> None:
-    line = _one_error_line(runner.invoke(app, ["run", "--recipe", "nope", "--out", str(tmp_path)]), 2)
+    line = one_error_line(runner.invoke(app, ["run", "--recipe", "nope", "--out", str(tmp_path)]), 2)
     assert "default" in line
 
 
@@ -64,26 +58,26 @@ def test_malformed_genotype_is_rejected(tmp_path: Path, mutate, needle: str) -> 
     mutate(data)
     path = tmp_path / "genotype.json"
     path.write_text(json.dumps(data))
-    line = _one_error_line(runner.invoke(app, ["inspect", str(path)]), 2)
+    line = one_error_line(runner.invoke(app, ["inspect", str(path)]), 2)
     assert needle in line
 
 
 def test_genotype_that_is_not_json(tmp_path: Path) -> None:
     path = tmp_path / "genotype.json"
     path.write_text("{not json")
-    _one_error_line(runner.invoke(app, ["train", str(path), "--out", str(tmp_path / "o")]), 2)
+    one_error_line(runner.invoke(app, ["train", str(path), "--out", str(tmp_path / "o")]), 2)
 
 
 def test_corrupt_weights_and_models(tmp_path: Path) -> None:
     weights = tmp_path / "best.safetensors"
     weights.write_bytes(b"\x00garbage")
-    _one_error_line(runner.invoke(app, ["export", str(weights), "--out", str(tmp_path / "e")]), 2)
+    one_error_line(runner.invoke(app, ["export", str(weights), "--out", str(tmp_path / "e")]), 2)
     assert not (tmp_path / "e" / "model.onnx").exists()
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"not an onnx model")
-    _one_error_line(runner.invoke(app, ["profile", str(onnx)]), 2)
-    _one_error_line(runner.invoke(app, ["check", str(onnx), "--max-latency-ms", "5"]), 2)
-    _one_error_line(runner.invoke(app, ["profile", str(tmp_path / "missing.onnx")]), 2)
+    one_error_line(runner.invoke(app, ["profile", str(onnx)]), 2)
+    one_error_line(runner.invoke(app, ["check", str(onnx), "--max-latency-ms", "5"]), 2)
+    one_error_line(runner.invoke(app, ["profile", str(tmp_path / "missing.onnx")]), 2)
 
 
 def test_corrupt_checkpoint_on_resume(tmp_path: Path) -> None:
@@ -91,20 +85,20 @@ def test_corrupt_checkpoint_on_resume(tmp_path: Path) -> None:
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"layers": 3, "channels": 4, "limit": 64, "epochs": 1, "device": "cpu"}))
     (run / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
-    line = _one_error_line(runner.invoke(app, ["search", "--out", str(run), "--resume"]), 2)
+    line = one_error_line(runner.invoke(app, ["search", "--out", str(run), "--resume"]), 2)
     assert "checkpoint" in line
 
 
 def test_check_needs_a_gate(tmp_path: Path) -> None:
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"x")
-    line = _one_error_line(runner.invoke(app, ["check", str(onnx), "--dataset", "digits"]), 2)
+    line = one_error_line(runner.invoke(app, ["check", str(onnx), "--dataset", "digits"]), 2)
     assert "gate" in line
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
 def test_cuda_on_a_machine_without_gpu_exits_5(tmp_path: Path) -> None:
-    line = _one_error_line(runner.invoke(app, ["search", "--device", "cuda", "--out", str(tmp_path)]), 5)
+    line = one_error_line(runner.invoke(app, ["search", "--device", "cuda", "--out", str(tmp_path)]), 5)
     assert "CUDA" in line
 
 
@@ -118,5 +112,5 @@ def test_inspect_reference_genotype_mobile_counts_and_budget_warning() -> None:
 
 
 def test_unknown_dataset_suggests_the_closest(tmp_path: Path) -> None:
-    line = _one_error_line(runner.invoke(app, ["search", "--dataset", "digit", "--out", str(tmp_path), "--epochs", "1"]), 2)
+    line = one_error_line(runner.invoke(app, ["search", "--dataset", "digit", "--out", str(tmp_path), "--epochs", "1"]), 2)
     assert "digits" in line

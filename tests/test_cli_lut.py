@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from sdnas_deploy.cli.lut_cmds import lut_app
 from sdnas_deploy.hw.lut import load_table
 from sdnas_deploy.hw.targets import TARGETS
+from cli_checks import one_error_line
 
 app = typer.Typer()
 app.add_typer(lut_app, name="lut")
@@ -19,13 +20,6 @@ runner = CliRunner()
 TINY = ["--setting", "cifar", "--layers", "3", "--channels", "4", "--input-size", "8", "--in-channels", "1",
         "--num-classes", "3", "--repeats", "2", "--warmup", "0"]
 
-
-def _one_error_line(result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_list_human_and_json() -> None:
@@ -62,18 +56,18 @@ def test_build_tiny_table_json(tmp_path: Path) -> None:
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
     out = tmp_path / "t.json"
-    line = _one_error_line(runner.invoke(app, ["lut", "build", "--target", "x86-cpu-orr", "--backend", "ort",
+    line = one_error_line(runner.invoke(app, ["lut", "build", "--target", "x86-cpu-orr", "--backend", "ort",
                                                *TINY, "--out", str(out)]), 2)
     assert "x86-cpu-orr" in line and "x86-cpu-ort" in line
-    _one_error_line(runner.invoke(app, ["lut", "build", "--target", "x86-cpu-ort", "--backend", "tflite", *TINY,
+    one_error_line(runner.invoke(app, ["lut", "build", "--target", "x86-cpu-ort", "--backend", "tflite", *TINY,
                                         "--out", str(out)]), 2)
-    _one_error_line(runner.invoke(app, ["lut", "build", "--target", "x86-cpu-ort", "--backend", "ort",
+    one_error_line(runner.invoke(app, ["lut", "build", "--target", "x86-cpu-ort", "--backend", "ort",
                                         "--setting", "imagenet", "--out", str(out)]), 2)
     # the shipped table of a target must be measured with the target's own backend
-    line = _one_error_line(runner.invoke(app, ["lut", "build", "--target", "x86-cpu-ort", "--backend", "torch",
+    line = one_error_line(runner.invoke(app, ["lut", "build", "--target", "x86-cpu-ort", "--backend", "torch",
                                                *TINY]), 2)
     assert "--out" in line
-    _one_error_line(runner.invoke(app, ["lut", "build", "--target", "jetson-orin", "--backend", "trt", *TINY,
+    one_error_line(runner.invoke(app, ["lut", "build", "--target", "jetson-orin", "--backend", "trt", *TINY,
                                         "--out", str(out)]), 5)
     assert not out.exists()
 
