@@ -81,3 +81,7 @@ def test_mobile_geometry_defaults_to_imagenet_classes() -> None:
     assert _geometry(spec, "mobile", None, None, None, 3, None).num_classes == 1000
     assert _geometry(spec, "cifar", None, None, None, 3, None).num_classes == 10
     assert _geometry(spec, "mobile", None, None, None, 3, 100).num_classes == 100
+
+
+def test_build_for_a_cuda_provider_target_exits_5() -> None:
+    one_error_line(runner.invoke(app, ["lut", "build", "--target", "x86-cuda-ort", "--backend", "ort", *TINY]), 5)

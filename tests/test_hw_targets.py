@@ -48,3 +48,13 @@ def test_build_command_and_duplicate_registration() -> None:
     assert build_command("x86-cuda-ort", "cifar") == expected
     with pytest.raises(ValueError, match="duplicate"):
         targets.register_target(Target(name="x86-cpu-ort"))
+
+
+def test_a_cuda_provider_target_is_never_measured_on_the_cpu() -> None:
+    """x86-cuda-ort's table must come from the CUDA provider: building or measuring it here is refused (exit 5)."""
+    from sdnas_deploy.errors import UnsupportedEnvironmentError
+    from sdnas_deploy.hw.targets import require_measurable
+
+    assert require_measurable("x86-cpu-ort").name == "x86-cpu-ort"
+    with pytest.raises(UnsupportedEnvironmentError, match="CUDAExecutionProvider"):
+        require_measurable("x86-cuda-ort")

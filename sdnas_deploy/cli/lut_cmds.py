@@ -104,9 +104,9 @@ def build_cmd(
     from ..errors import BadInputError
     from ..hw.build import build_table
     from ..hw.measure import check_backend
-    from ..hw.targets import get_target
+    from ..hw.targets import require_measurable
 
-    spec = get_target(target)
+    spec = require_measurable(target)
     check_backend(backend)  # unknown → exit 2; trt → exit 5 where TensorRT is absent
     if out is None and backend != spec.backend:
         raise BadInputError(
@@ -201,10 +201,10 @@ def measure_cmd(
     from ..errors import BadInputError
     from ..hw.build import build_fingerprint
     from ..hw.measure import check_backend
-    from ..hw.targets import get_target
+    from ..hw.targets import require_measurable
     from ..hw.whole import measure_many, sample_architectures, write_measurements_csv
 
-    spec = get_target(target)
+    spec = require_measurable(target)
     check_backend(spec.backend)
     if repeats < 1 or warmup < 0 or threads < 1:
         raise BadInputError(f"need --repeats >= 1, --warmup >= 0, --threads >= 1; got {repeats}, {warmup}, {threads}")
@@ -315,7 +315,7 @@ def validate_cmd(
     """Predicted vs measured latency of random architectures: errors, Kendall τ, plot, PASSED/FAILED (exit 4)."""
     from ..errors import BadInputError
     from ..hw.lut import load_table
-    from ..hw.targets import get_target, resolve_table
+    from ..hw.targets import get_target, require_measurable, resolve_table
     from ..hw.validate import scatter_png, status_line, validate_table
     from ..io_utils import atomic_write_json
     from ..progress import log
@@ -323,6 +323,8 @@ def validate_cmd(
     get_target(target)
     if measurements is not None and n is not None:
         raise BadInputError("--n measures here, --measurements reads a CSV; pass one of them")
+    if measurements is None:
+        require_measurable(target)  # measuring here: refuse a provider we cannot time with
     if max_error < 0:
         raise BadInputError(f"--max-error must be >= 0, got {max_error}")
     table = load_table(table_file or resolve_table(target, setting))

@@ -80,8 +80,11 @@ def build_table(
 ) -> LatencyTable:
     """Measure every ``candidate_keys(geometry)`` entry and return the LatencyTable (saved to ``out_path``)."""
     from ..progress import Progress, log
+    from .targets import TARGETS, require_measurable
 
     check_backend(backend)  # trt: exit 5 before anything is measured
+    if target in TARGETS:
+        require_measurable(target)  # never time a CUDA-provider target on the CPU
     if repeats < 1 or warmup < 0 or threads < 1:
         raise BadInputError(f"need --repeats >= 1, --warmup >= 0, --threads >= 1; got {repeats}, {warmup}, {threads}")
     out = Path(out_path) if out_path is not None else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import BadInputError
+from ..errors import BadInputError, UnsupportedEnvironmentError
 from ..registry import lookup, register_into
 from ..resources import data_dir
 
@@ -26,6 +26,7 @@ class Target:
     precision: str = "fp32"
     default_input: dict[str, int] = field(default_factory=dict)
     description: str = ""
+    provider: str = "CPUExecutionProvider"  # ONNX Runtime execution provider the table is measured with (ort)
 
 
 TARGETS: dict[str, Target] = {}
@@ -56,6 +57,21 @@ def table_path(target: Target | str, setting: str) -> Path | None:
     return None if filename is None else data_dir("latency_tables") / filename
 
 
+def require_measurable(target: Target | str) -> Target:
+    """The target, if this version can measure it here; exit 5 otherwise, so no table is ever mislabelled.
+
+    Measurements run on ONNX Runtime's CPU provider (or torch eager / TensorRT by backend); a target whose
+    table must come from another provider (e.g. CUDA) is refused rather than silently timed on the CPU.
+    """
+    t = get_target(target) if isinstance(target, str) else target
+    if t.backend == "ort" and t.provider != "CPUExecutionProvider":
+        raise UnsupportedEnvironmentError(
+            f"target {t.name!r} is measured with ONNX Runtime's {t.provider}, which `sdnas lut` cannot time yet "
+            "(CPU provider only); measure whole networks there with `sdnas profile --device cuda` meanwhile"
+        )
+    return t
+
+
 def resolve_table(target: str, setting: str) -> Path:
     """Path of the shipped table; a target without one → BadInputError with the exact build command."""
     t = get_target(target)
@@ -82,6 +98,6 @@ register_target(Target(
 ))
 register_target(Target(
     name="x86-cuda-ort",
-    backend="ort", precision="fp32", default_input={"cifar": 32, "mobile": 224},
+    backend="ort", precision="fp32", default_input={"cifar": 32, "mobile": 224}, provider="CUDAExecutionProvider",
     description="x86 + NVIDIA GPU: ONNX Runtime CUDAExecutionProvider, fp32, batch 1 (no table shipped)",
 ))
