@@ -7,7 +7,7 @@ BadInputError that lists the known names and suggests the closest one.
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from .errors import BadInputError
 
@@ -30,6 +30,24 @@ def suggest(name: str, choices: list[str] | Mapping[str, object]) -> str:
     """A ' (did you mean X?)' hint for a mistyped name, or ''."""
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_fields(
+    names: Iterable[Any], required: Sequence[str], allowed: Sequence[str], where: str, missing: str, unknown: str
+) -> None:
+    """Schema check of a JSON object's keys: every ``required`` present, nothing outside ``allowed``.
+
+    ``missing``/``unknown`` are message templates formatted with ``name`` (and ``hint``, a "did you mean"
+    suggestion); the first problem raises a one-line BadInputError prefixed with ``where`` (kept out of the
+    template, so a path with braces is never formatted).
+    """
+    present = list(names)
+    for name in required:
+        if name not in present:
+            raise BadInputError(f"{where}: " + missing.format(name=name))
+    for name in present:
+        if name not in allowed:
+            raise BadInputError(f"{where}: " + unknown.format(name=name, hint=suggest(str(name), allowed)))
 
 
 def lookup(table: Mapping[str, T], name: str, kind: str) -> T:

@@ -93,3 +93,14 @@ def test_error_exit_codes_and_message(cls: type[SdnasError], code: int) -> None:
     with pytest.raises(SdnasError) as info:
         raise err
     assert info.value.exit_code == code
+
+
+def test_check_fields_reports_missing_then_unknown_with_the_source_kept_verbatim() -> None:
+    """The source prefix is never formatted, so a path with braces is safe."""
+    from sdnas_deploy.registry import check_fields
+
+    with pytest.raises(BadInputError, match=r"^a\{b\}\.json: missing 'x'$"):
+        check_fields({"y": 1}, ["x"], ["x", "y"], "a{b}.json", "missing {name!r}", "unknown {name!r}{hint}")
+    with pytest.raises(BadInputError, match=r"unknown 'xx' \(did you mean 'x'\?\)"):
+        check_fields({"x": 1, "xx": 2}, ["x"], ["x"], "f", "missing {name!r}", "unknown {name!r}{hint}")
+    check_fields({"x": 1}, ["x"], ["x", "y"], "f", "missing {name!r}", "unknown {name!r}{hint}")

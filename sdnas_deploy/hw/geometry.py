@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import BadInputError
 from ..nets.builder import get_setting
-from ..registry import suggest
+from ..registry import check_fields, suggest
 from ..space.genotype import DARTS_STEPS, Genotype, edge_index, num_edges
 from ..space.ops import PRIMITIVES
 
@@ -91,12 +91,9 @@ class NetworkGeometry:
         """Validate a JSON ``geometry`` object (all six fields, nothing else) → BadInputError on problems."""
         if not isinstance(data, Mapping):
             raise BadInputError(f"{source}: geometry must be an object with keys {', '.join(_GEOMETRY_FIELDS)}")
-        for name in _GEOMETRY_FIELDS:
-            if name not in data:
-                raise BadInputError(f"{source}: geometry is missing {name!r}; it needs {', '.join(_GEOMETRY_FIELDS)}")
-        for name in data:
-            if name not in _GEOMETRY_FIELDS:
-                raise BadInputError(f"{source}: unknown geometry key {name!r}{suggest(str(name), _GEOMETRY_FIELDS)}")
+        check_fields(data, _GEOMETRY_FIELDS, _GEOMETRY_FIELDS, source,
+                     f"geometry is missing {{name!r}}; it needs {', '.join(_GEOMETRY_FIELDS)}",
+                     "unknown geometry key {name!r}{hint}")
         try:
             return cls(**{name: data[name] for name in _GEOMETRY_FIELDS})
         except BadInputError as exc:

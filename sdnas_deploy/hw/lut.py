@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from ..errors import BadInputError
 from ..io_utils import atomic_write_json, load_json
-from ..registry import suggest
+from ..registry import check_fields
 from ..space.genotype import Genotype
 from .geometry import NetworkGeometry, network_keys, parse_key
 
@@ -87,12 +87,9 @@ class LatencyTable:
                 f"{source}: schema is {data.get('schema')!r}, expected {LUT_SCHEMA!r}; "
                 f"rebuild it with `sdnas lut build`"
             )
-        for name in _TOP_KEYS:
-            if name not in data:
-                raise BadInputError(f"{source}: missing field {name!r}; rebuild the table with `sdnas lut build`")
-        for name in data:
-            if name not in _TOP_KEYS:
-                raise BadInputError(f"{source}: unknown field {name!r}{suggest(str(name), _TOP_KEYS)}; remove it")
+        check_fields(data, _TOP_KEYS, _TOP_KEYS, source,
+                     "missing field {name!r}; rebuild the table with `sdnas lut build`",
+                     "unknown field {name!r}{hint}; remove it")
         for name in ("target", "metric"):
             if not isinstance(data[name], str) or not data[name]:
                 raise BadInputError(f"{source}: {name} must be a non-empty string, got {data[name]!r}")

@@ -24,7 +24,7 @@ import torch
 
 from ..errors import BadInputError
 from ..io_utils import atomic_write_json, load_json
-from ..registry import suggest
+from ..registry import check_fields, suggest
 from .ops import PRIMITIVES
 
 DARTS_STEPS = 4
@@ -128,12 +128,8 @@ class Genotype:
         """Validate a JSON-form mapping and build the Genotype (BadInputError on any problem)."""
         if not isinstance(d, Mapping):
             raise BadInputError(f"{source}: a genotype must be a JSON object with keys {', '.join(_KEYS)}")
-        for key in _KEYS:
-            if key not in d:
-                raise BadInputError(f"{source}: genotype is missing key {key!r}; it needs {', '.join(_KEYS)}")
-        for key in d:
-            if key not in _KEYS:
-                raise BadInputError(f"{source}: unknown genotype key {key!r}{suggest(str(key), _KEYS)}; remove it")
+        check_fields(d, _KEYS, _KEYS, source, f"genotype is missing key {{name!r}}; it needs {', '.join(_KEYS)}",
+                     "unknown genotype key {name!r}{hint}; remove it")
         for cell in CELL_TYPES:
             _check_cell(d[cell], d[f"{cell}_concat"], cell, source, steps)
         return cls(
