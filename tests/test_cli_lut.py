@@ -32,7 +32,8 @@ def test_list_human_and_json() -> None:
     rows = json.loads(result.stdout)
     assert {row["target"] for row in rows} == set(TARGETS)
     cpu = next(row for row in rows if row["target"] == "x86-cpu-ort")
-    assert set(cpu["tables"]) == {"cifar", "mobile"}
+    assert set(cpu["tables"]) == {"cifar", "mobile", "cifar fitted", "mobile fitted"}
+    assert cpu["tables"]["cifar fitted"]["method"] == "fitted"
     for info in cpu["tables"].values():
         assert info["file"].endswith(".json")
         if info["exists"] and "error" not in info:

@@ -33,7 +33,7 @@ def test_missing_table_file_gives_build_command(monkeypatch: pytest.MonkeyPatch,
         resolve_table("x86-cpu-ort", "cifar")
     assert "sdnas lut build --target x86-cpu-ort --setting cifar --backend ort" in info.value.message
     (tmp_path / TARGETS["x86-cpu-ort"].table_files["cifar"]).write_text("{}")
-    assert resolve_table("x86-cpu-ort", "cifar") == tmp_path / "x86-cpu-ort_cifar.json"
+    assert resolve_table("x86-cpu-ort", "cifar", "microbenchmark") == tmp_path / "x86-cpu-ort_cifar.json"
 
 
 def test_unknown_target_suggests_closest() -> None:
@@ -58,3 +58,19 @@ def test_a_cuda_provider_target_is_never_measured_on_the_cpu() -> None:
     assert require_measurable("x86-cpu-ort").name == "x86-cpu-ort"
     with pytest.raises(UnsupportedEnvironmentError, match="CUDAExecutionProvider"):
         require_measurable("x86-cuda-ort")
+
+
+def test_table_kinds_prefer_the_shipped_fitted_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """auto → fitted when shipped, else the micro-benchmark table; fitted without a file says how to make one."""
+    from sdnas_deploy.hw.lut import load_table
+
+    shipped = resolve_table("x86-cpu-ort", "cifar")
+    assert shipped.name == "x86-cpu-ort_cifar_fitted.json" and load_table(shipped).method == "fitted"
+    assert load_table(resolve_table("x86-cpu-ort", "mobile", "microbenchmark")).method == "microbenchmark"
+    monkeypatch.setattr(targets, "data_dir", lambda kind: tmp_path)
+    (tmp_path / "x86-cpu-ort_cifar.json").write_text("{}")
+    assert resolve_table("x86-cpu-ort", "cifar", "auto") == tmp_path / "x86-cpu-ort_cifar.json"
+    with pytest.raises(BadInputError, match="sdnas lut measure --target x86-cpu-ort --setting cifar"):
+        resolve_table("x86-cpu-ort", "cifar", "fitted")
+    with pytest.raises(BadInputError, match="table kind 'fited' is unknown"):
+        resolve_table("x86-cpu-ort", "cifar", "fited")

@@ -42,10 +42,11 @@ def list_targets() -> list[dict[str, Any]]:
     for name in sorted(TARGETS):
         target = TARGETS[name]
         tables = {}
-        for setting in sorted(target.table_files):
-            path = table_path(target, setting)
-            assert path is not None
-            tables[setting] = _table_info(path)
+        for kind, files in (("microbenchmark", target.table_files), ("fitted", target.fitted_files)):
+            for setting in sorted(files):
+                path = table_path(target, setting, kind)
+                assert path is not None
+                tables[setting if kind == "microbenchmark" else f"{setting} fitted"] = _table_info(path)
         rows.append({"target": name, "backend": target.backend, "precision": target.precision,
                      "description": target.description, "tables": tables})
     return rows

@@ -38,6 +38,7 @@ def search(
     sharpness: Optional[bool] = typer.Option(None, "--sharpness/--no-sharpness", help="Dominant Hessian eigenvalue of the val loss w.r.t. α each epoch."),
     target: Optional[str] = typer.Option(None, "--target", help="Deployment target (sdnas lut list); its table gives latency."),
     lut: Optional[str] = typer.Option(None, "--lut", help="Latency table file (overrides the target's table)."),
+    lut_kind: Optional[str] = typer.Option(None, "--lut-kind", help="Target table: auto (fitted if shipped), microbenchmark or fitted."),
     latency_setting: Optional[str] = typer.Option(None, "--latency-setting", help="Deployment geometry of the table / FLOPs: cifar or mobile."),
     latency_budget: Optional[float] = typer.Option(None, "--latency-budget", metavar="MS", help="Latency budget in ms (needs --target or --lut)."),
     flops_budget: Optional[float] = typer.Option(None, "--flops-budget", metavar="M", help="FLOPs budget in millions of multiply-adds."),
@@ -63,7 +64,7 @@ def search(
         batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, arch_lr=arch_lr, unrolled=unrolled,
         distill=distill, teachers=teachers, teacher_interval=teacher_interval, vote=vote, temperature=temperature,
         distill_weight=distill_weight, distill_warmup_epochs=distill_warmup_epochs, sharpness=sharpness, seed=seed,
-        device=device, amp=amp, target=target, lut=lut, latency_setting=latency_setting, latency_budget=latency_budget,
+        device=device, amp=amp, target=target, lut=lut, lut_kind=lut_kind, latency_setting=latency_setting, latency_budget=latency_budget,
         flops_budget=flops_budget, penalty=penalty, penalty_weight=penalty_weight, penalty_beta=penalty_beta,
         penalty_warmup_epochs=penalty_warmup_epochs,
     )

@@ -2,6 +2,12 @@
 
 A table is only ever written by measuring on the device itself (latency_tables/README.md), so a
 target may be registered without a table; asking for it then says the exact command to run there.
+
+Two kinds of table per setting: ``microbenchmark`` (`sdnas lut build`: every operator timed alone) and
+``fitted`` (`sdnas lut fit`: per-operator costs fitted to whole-network latencies). ``auto`` prefers
+the fitted table where one is shipped: on this project's CPU target it predicts held-out networks
+with 4.0% mean error against 7.3% (cifar) and 10.8% (mobile) for the micro-benchmarks, because
+ONNX Runtime fuses and schedules ops differently inside a network than alone (README, bench/lut_accuracy.py).
 """
 
 from __future__ import annotations
@@ -14,14 +20,16 @@ from ..registry import lookup, register_into
 from ..resources import data_dir
 
 BACKENDS = ("ort", "torch", "trt")
+TABLE_KINDS = ("auto", "microbenchmark", "fitted")
 
 
 @dataclass(frozen=True)
 class Target:
-    """A deployment target; ``table_files`` maps a setting to its table file in ``latency_tables/``."""
+    """A deployment target; ``table_files``/``fitted_files`` map a setting to a table file in ``latency_tables/``."""
 
     name: str
     table_files: dict[str, str] = field(default_factory=dict)
+    fitted_files: dict[str, str] = field(default_factory=dict)
     backend: str = "ort"
     precision: str = "fp32"
     default_input: dict[str, int] = field(default_factory=dict)
@@ -50,10 +58,17 @@ def build_command(target: Target | str, setting: str) -> str:
     return f"sdnas lut build --target {t.name} --setting {setting} --backend {t.backend}"
 
 
-def table_path(target: Target | str, setting: str) -> Path | None:
-    """Where ``target``'s table for ``setting`` lives (or would live), None if the target names no file."""
+def _check_kind(kind: str) -> str:
+    if kind not in TABLE_KINDS:
+        raise BadInputError(f"table kind {kind!r} is unknown; use one of {', '.join(TABLE_KINDS)}")
+    return kind
+
+
+def table_path(target: Target | str, setting: str, kind: str = "microbenchmark") -> Path | None:
+    """Where ``target``'s ``kind`` table for ``setting`` lives (or would live), None if the target names no file."""
     t = get_target(target) if isinstance(target, str) else target
-    filename = t.table_files.get(setting)
+    files = t.fitted_files if _check_kind(kind) == "fitted" else t.table_files
+    filename = files.get(setting)
     return None if filename is None else data_dir("latency_tables") / filename
 
 
@@ -72,9 +87,20 @@ def require_measurable(target: Target | str) -> Target:
     return t
 
 
-def resolve_table(target: str, setting: str) -> Path:
-    """Path of the shipped table; a target without one → BadInputError with the exact build command."""
+def resolve_table(target: str, setting: str, kind: str = "auto") -> Path:
+    """Path of the shipped table of ``kind`` (auto: fitted if shipped, else micro-benchmark); a target
+    without one → BadInputError with the exact command that makes it."""
     t = get_target(target)
+    if _check_kind(kind) == "fitted" or kind == "auto":
+        fitted = table_path(t, setting, "fitted")
+        if fitted is not None and fitted.is_file():
+            return fitted
+        if kind == "fitted":
+            raise BadInputError(
+                f"target {t.name!r} ships no fitted table for setting {setting!r}; on the device run "
+                f"`sdnas lut measure --target {t.name} --setting {setting}` then `sdnas lut fit --measurements FILE`, "
+                "or use --lut-kind microbenchmark"
+            )
     path = table_path(t, setting)
     if path is None or not path.is_file():
         what = "ships no latency table" if path is None else f"has no latency table yet ({path.name} missing)"
@@ -88,6 +114,7 @@ def resolve_table(target: str, setting: str) -> Path:
 register_target(Target(
     name="x86-cpu-ort",
     table_files={"cifar": "x86-cpu-ort_cifar.json", "mobile": "x86-cpu-ort_mobile.json"},
+    fitted_files={"cifar": "x86-cpu-ort_cifar_fitted.json", "mobile": "x86-cpu-ort_mobile_fitted.json"},
     backend="ort", precision="fp32", default_input={"cifar": 32, "mobile": 224},
     description="this workplace's x86 CPU: ONNX Runtime CPUExecutionProvider, fp32, batch 1, 1 thread",
 ))

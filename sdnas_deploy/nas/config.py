@@ -72,6 +72,7 @@ class SearchConfig:
     target: str | None = None  # ours: a target of hw.targets; its shipped table gives latency
     lut: str | None = None  # ours: path to a latency table file; overrides the target's table
     latency_setting: LatencySetting = "cifar"  # ours: deployment geometry the table (and FLOPs count) describes
+    lut_kind: Literal["auto", "microbenchmark", "fitted"] = "auto"  # ours: which shipped table of --target (auto: fitted if shipped)
     latency_budget: float | None = None  # ours: ms on the target; needs target or lut
     flops_budget: float | None = None  # ours: millions of multiply-adds (MMAC) of the deployment network
     penalty: PenaltyKind = "budget"  # ours: penalize only above the budget (add/mul: ProxylessNAS/MnasNet forms)

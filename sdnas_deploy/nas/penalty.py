@@ -195,7 +195,7 @@ def load_latency_table(config: "SearchConfig") -> LatencyTable | None:
     if config.lut is not None:
         table = load_table(config.lut)
     elif config.target is not None:
-        table = load_table(resolve_table(config.target, config.latency_setting))
+        table = load_table(resolve_table(config.target, config.latency_setting, config.lut_kind))
     else:
         return None
     if table.geometry.setting != config.latency_setting and config.lut is not None:
