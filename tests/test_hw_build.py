@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,8 @@ class _Interrupt(Exception):
 
 
 def _fake_timer(calls: list[str], fail_after: int | None = None) -> Any:
-    def fake(module: Any, shape: Any, backend: str, warmup: int, repeats: int, threads: int = 1) -> dict[str, Any]:
+    def fake(module: Any, shape: Any, backend: str, warmup: int, repeats: int, threads: int = 1,
+             device: str = "cpu") -> dict[str, Any]:
         if fail_after is not None and len(calls) >= fail_after:
             raise _Interrupt()
         calls.append(str(shape))
@@ -80,6 +83,12 @@ def test_resume_refuses_other_geometry_or_backend(tmp_path: Path, monkeypatch: p
                     progress=False)
     with pytest.raises(BadInputError, match="nothing|no partial"):
         build_table("x86-cpu-ort", TINY, out_path=tmp_path / "absent.json", resume=True, progress=False)
+    # a table made before devices were recorded reads as cpu; one recorded on another device is refused
+    stored = json.loads(out.read_text())
+    stored["fingerprint"]["device"] = "cuda:0"
+    out.write_text(json.dumps(stored))
+    with pytest.raises(BadInputError, match="device 'cuda:0' != 'cpu'"):
+        build_table("x86-cpu-ort", TINY, repeats=2, warmup=0, out_path=out, resume=True, progress=False)
 
 
 def test_trt_backend_exits_5_before_measuring(tmp_path: Path) -> None:

@@ -64,3 +64,39 @@ def test_trt_backend_exits_5_and_unknown_backend_exits_2() -> None:
     assert err.value.exit_code == 5
     with pytest.raises(BadInputError):
         time_module(module, (1, 4, 4, 4), "tflite", warmup=0, repeats=1)
+
+
+def test_devices_are_checked_never_silently_replaced_by_the_cpu() -> None:
+    """cpu passes; CUDA without onnxruntime-gpu / a GPU is exit 5, a bad spec exit 2; providers are named by device."""
+    import onnxruntime as ort
+
+    from sdnas_deploy.hw.build import provider_name
+    from sdnas_deploy.hw.measure import check_device
+
+    assert check_device("ort", "CPU") == "cpu" and check_device("torch", "cpu") == "cpu"
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(UnsupportedEnvironmentError, match="onnxruntime-gpu"):
+            check_device("ort", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(UnsupportedEnvironmentError):
+            check_device("torch", "cuda:0")
+    with pytest.raises(BadInputError):
+        check_device("ort", "gpu0")
+    assert provider_name("ort", "cuda:1") == "CUDAExecutionProvider"
+    assert provider_name("torch", "cpu") == "torch-eager-cpu" and provider_name("trt", "cuda:0") == "tensorrt"
+    with pytest.raises(BadInputError, match="TensorRT needs --device cuda"):
+        provider_name("trt", "cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["ort", "torch"])
+def test_time_module_on_cuda(backend: str) -> None:
+    """On a GPU machine: ORT (CUDA provider, IO binding) and torch eager time a conv on the GPU."""
+    import onnxruntime as ort
+
+    if backend == "ort" and "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("onnxruntime without CUDAExecutionProvider")
+    module = torch.nn.Conv2d(8, 8, 3, padding=1)
+    stats = time_module(module, (1, 8, 32, 32), backend, warmup=3, repeats=20, device="cuda")
+    assert stats["device"] == "cuda:0" and 0 < stats["p50"] < 50
+    assert next(module.parameters()).device.type == "cpu"  # moved back

@@ -74,3 +74,19 @@ def test_table_kinds_prefer_the_shipped_fitted_table(monkeypatch: pytest.MonkeyP
         resolve_table("x86-cpu-ort", "cifar", "fitted")
     with pytest.raises(BadInputError, match="table kind 'fited' is unknown"):
         resolve_table("x86-cpu-ort", "cifar", "fited")
+
+
+def test_gpu_targets_measure_on_their_gpu_only() -> None:
+    """x86-cuda-ort is a CUDA-provider target: never measured on the CPU; on cuda it needs onnxruntime-gpu (exit 5)."""
+    import onnxruntime as ort
+
+    from sdnas_deploy.errors import UnsupportedEnvironmentError
+    from sdnas_deploy.hw.targets import require_measurable
+
+    assert TARGETS["x86-cuda-ort"].device == "cuda" and TARGETS["x86-cpu-ort"].device == "cpu"
+    assert TARGETS["jetson-orin"].device == "cuda"
+    with pytest.raises(UnsupportedEnvironmentError, match="not on the CPU"):
+        require_measurable("x86-cuda-ort", "cpu")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(UnsupportedEnvironmentError, match="onnxruntime-gpu"):
+            require_measurable("x86-cuda-ort")

@@ -117,7 +117,7 @@ def build_cmd(
     geometry = _geometry(spec, setting, layers, channels, input_size, in_channels, num_classes)
     path = out or default_out(spec, setting)
     table = build_table(target, geometry, backend=backend, repeats=repeats, warmup=warmup, threads=threads,
-                        out_path=path, resume=resume, progress=not json_out)
+                        out_path=path, resume=resume, progress=not json_out, device=spec.device)
     summary = {"target": target, "file": str(path), "entries": len(table.entries), "overhead_ms": table.overhead_ms,
                "backend": backend, "geometry": geometry.to_dict()}
     if json_out:
@@ -211,9 +211,10 @@ def measure_cmd(
         raise BadInputError(f"need --repeats >= 1, --warmup >= 0, --threads >= 1; got {repeats}, {warmup}, {threads}")
     geometry = _geometry(spec, setting, layers, channels, input_size, in_channels, num_classes)
     rows = measure_many(sample_architectures(n, seed), geometry, backend=spec.backend, threads=threads,
-                        repeats=repeats, progress=not json_out, warmup=warmup)
-    fp = build_fingerprint(spec.backend, threads)
-    meta = {"target": target, "backend": spec.backend, "provider": fp["provider"], "threads": threads,
+                        repeats=repeats, progress=not json_out, warmup=warmup, device=spec.device)
+    fp = build_fingerprint(spec.backend, threads, spec.device)
+    meta = {"target": target, "backend": spec.backend, "provider": fp["provider"], "device": spec.device,
+            "threads": threads,
             "repeats": repeats, "warmup": warmup, "seed": seed, "geometry": geometry.to_dict(), "date": fp["date"],
             "cpu_model": fp.get("cpu_model"), "onnxruntime": fp.get("onnxruntime"), "torch": fp.get("torch"),
             "fingerprint_key": fp.get("key"), "sdnas_version": fp["sdnas_version"]}
@@ -363,16 +364,17 @@ def validate_cmd(
 def _measure_here(table: Any, n: int, seed: int, repeats: int, warmup: int, progress: bool) -> tuple[list, str]:
     """Measure ``n`` held-out random architectures at the table's geometry with the table's backend/threads."""
     from ..deploy.fingerprint import environment_fingerprint
-    from ..hw.measure import check_backend
+    from ..hw.measure import check_backend, check_device
     from ..hw.whole import measure_many, sample_architectures
     from ..progress import log
 
     backend = str(table.fingerprint.get("backend", "ort"))
     threads = int(table.fingerprint.get("threads") or 1)
     check_backend(backend)
+    device = check_device(backend, str(table.fingerprint.get("device", "cpu")))
     here = environment_fingerprint(threads).get("key")
     if table.fingerprint.get("key") not in (None, here):
         log(f"warning: the table was measured in another environment ({table.fingerprint.get('key')} != {here})")
     rows = measure_many(sample_architectures(n, seed), table.geometry, backend=backend, threads=threads,
-                        repeats=repeats, progress=progress, warmup=warmup)
+                        repeats=repeats, progress=progress, warmup=warmup, device=device)
     return rows, f"{n} architectures measured here (seed {seed})"

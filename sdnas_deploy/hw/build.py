@@ -17,20 +17,30 @@ from typing import Any
 from ..errors import BadInputError
 from .geometry import NetworkGeometry, candidate_keys
 from .lut import LatencyTable, load_table, save_table
-from .measure import build_op, check_backend, session_overhead_ms, time_module
+from .measure import build_op, check_backend, check_device, session_overhead_ms, time_module
 
 SAVE_EVERY = 5  # entries between partial saves
-PROVIDERS = {"ort": "CPUExecutionProvider", "torch": "torch-eager-cpu", "trt": "TensorrtExecutionProvider"}
+PROVIDERS = {("ort", "cpu"): "CPUExecutionProvider", ("ort", "cuda"): "CUDAExecutionProvider",
+             ("torch", "cpu"): "torch-eager-cpu", ("torch", "cuda"): "torch-eager-cuda", ("trt", "cuda"): "tensorrt"}
 
 
-def build_fingerprint(backend: str, threads: int) -> dict[str, Any]:
-    """environment_fingerprint plus what the table contract adds (backend, provider, precision, ...)."""
+def provider_name(backend: str, device: str) -> str:
+    """What a table records as its provider: the ORT execution provider, or the runtime and device."""
+    kind = "cpu" if device == "cpu" else "cuda"
+    if (backend, kind) not in PROVIDERS:
+        raise BadInputError(f"backend {backend!r} does not run on {device!r}; TensorRT needs --device cuda")
+    return PROVIDERS[(backend, kind)]
+
+
+def build_fingerprint(backend: str, threads: int, device: str = "cpu") -> dict[str, Any]:
+    """environment_fingerprint plus what the table contract adds (backend, provider, device, precision, ...)."""
     from .. import __version__
     from ..deploy.fingerprint import environment_fingerprint
 
     fp = environment_fingerprint(threads)
     fp.update({
-        "backend": backend, "provider": PROVIDERS[backend], "precision": "fp32", "batch": 1, "threads": threads,
+        "backend": backend, "provider": provider_name(backend, device), "device": device, "precision": "fp32",
+        "batch": 1, "threads": threads,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "sdnas_version": __version__,
     })
     return fp
@@ -46,6 +56,8 @@ def _check_resumable(
         problems.append(f"environment fingerprint {old_fp.get('key')} != this machine's {fingerprint['key']}")
     if old_fp.get("backend") != backend:
         problems.append(f"backend {old_fp.get('backend')!r} != {backend!r}")
+    if old_fp.get("device", "cpu") != fingerprint["device"]:
+        problems.append(f"device {old_fp.get('device', 'cpu')!r} != {fingerprint['device']!r}")
     if table.method != "microbenchmark":
         problems.append(f"method {table.method!r} is not microbenchmark")
     if table.geometry != geometry:
@@ -77,18 +89,20 @@ def build_table(
     out_path: Path | str | None = None,
     resume: bool = False,
     progress: bool = True,
+    device: str = "cpu",
 ) -> LatencyTable:
     """Measure every ``candidate_keys(geometry)`` entry and return the LatencyTable (saved to ``out_path``)."""
     from ..progress import Progress, log
     from .targets import TARGETS, require_measurable
 
     check_backend(backend)  # trt: exit 5 before anything is measured
+    device = check_device(backend, device)  # cuda where it is absent: exit 5
     if target in TARGETS:
-        require_measurable(target)  # never time a CUDA-provider target on the CPU
+        require_measurable(target, device)  # never time a CUDA-provider target on the CPU
     if repeats < 1 or warmup < 0 or threads < 1:
         raise BadInputError(f"need --repeats >= 1, --warmup >= 0, --threads >= 1; got {repeats}, {warmup}, {threads}")
     out = Path(out_path) if out_path is not None else None
-    fingerprint = build_fingerprint(backend, threads)
+    fingerprint = build_fingerprint(backend, threads, device)
     entries: dict[str, dict[str, Any]] = {}
     if resume:
         if out is None or not out.is_file():
@@ -98,7 +112,7 @@ def build_table(
         entries = dict(old.entries)
         overhead = float(old.overhead_ms)  # keep the entries already stored comparable
     else:
-        overhead = session_overhead_ms(backend, threads)
+        overhead = session_overhead_ms(backend, threads, device=device)
     keys = candidate_keys(geometry)
     todo = [k for k in keys if k not in entries]
     table = LatencyTable(
@@ -109,7 +123,7 @@ def build_table(
     with Progress(len(todo), f"lut {target}", enabled=progress) as bar:
         for i, key in enumerate(todo, 1):
             module, shape = build_op(key, geometry)
-            stats = time_module(module, shape, backend, warmup, repeats, threads)
+            stats = time_module(module, shape, backend, warmup, repeats, threads, device)
             table.entries[key] = _entry(stats, overhead)
             bar.advance(ms=table.entries[key]["mean"])
             if out is not None and (i % SAVE_EVERY == 0 or i == len(todo)):

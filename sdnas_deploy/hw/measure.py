@@ -2,8 +2,11 @@
 
 :func:`build_op` turns a table key into the operator alone, exactly as the deployed network runs
 it (affine BatchNorm, eval mode), reusing the blocks of ``space/ops.py`` and ``nets/darts_net.py``.
-:func:`time_module` times it in ONNX Runtime (legacy exporter, in memory, CPU EP, sequential) or
-eager PyTorch, drops outliers above median + 5·MAD and summarizes with ``deploy/stats.summarize``.
+:func:`time_module` times it in ONNX Runtime (legacy exporter, in memory, sequential; CPU provider, or the
+CUDA provider with input and output bound on the GPU so only the kernels and dispatch are timed) or eager
+PyTorch (CPU, or CUDA with a synchronize per call), drops outliers above median + 5·MAD and summarizes
+with ``deploy/stats.summarize``. ``device`` is ``cpu`` or ``cuda[:N]``; asking for CUDA where it is
+absent is refused (exit 5) rather than silently timed on the CPU.
 :func:`session_overhead_ms` times a trivial model: the fixed cost of one runtime call, which the
 table subtracts from every entry and adds back once per network.
 """
@@ -17,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..deploy.onnx_export import INPUT_NAME, onnx_model_proto
+from ..deploy.onnx_export import INPUT_NAME, OUTPUT_NAME, onnx_model_proto
+from ..device import resolve_device
 from ..errors import BadInputError, UnsupportedEnvironmentError
 from ..space.genotype import DARTS_V2
 from ..space.ops import OPS, FactorizedReduce, ReLUConvBN
@@ -45,6 +49,19 @@ def check_backend(backend: str) -> str:
             "in this sdnas version; build the table with --backend ort"
         )
     return backend
+
+
+def check_device(backend: str, device: str) -> str:
+    """``device`` normalised (``cpu``/``cuda:N``) if ``backend`` can run there now; exit 5 when CUDA is missing."""
+    spec = (device or "cpu").strip().lower()
+    if spec == "cpu":
+        return "cpu"
+    if backend == "ort":
+        from ..deploy.evaluate import _providers_for
+
+        provider = _providers_for(spec)[0]  # exit 5 without onnxruntime-gpu's CUDAExecutionProvider
+        return f"cuda:{provider[1]['device_id']}"
+    return str(resolve_device(spec))  # torch: exit 5 without a CUDA GPU
 
 
 def _stem_network(kind: str, C: int, in_channels: int, num_classes: int) -> nn.Module:
@@ -109,9 +126,11 @@ def build_op(key: str, geometry: NetworkGeometry) -> tuple[nn.Module, tuple[int,
     return module.eval(), (1, c_in, h, w)
 
 
-def ort_session(module: nn.Module, input_shape: Sequence[int], threads: int = 1) -> Any:
-    """A CPU ONNX Runtime session of ``module`` (one intra-op thread pool of ``threads``, sequential)."""
+def ort_session(module: nn.Module, input_shape: Sequence[int], threads: int = 1, device: str = "cpu") -> Any:
+    """An ONNX Runtime session of ``module`` on ``device`` (one intra-op pool of ``threads``, sequential)."""
     import onnxruntime as ort
+
+    from ..deploy.evaluate import _providers_for
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -119,8 +138,38 @@ def ort_session(module: nn.Module, input_shape: Sequence[int], threads: int = 1)
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     proto = onnx_model_proto(module, input_shape, opset=ONNX_OPSET)
-    return ort.InferenceSession(proto.SerializeToString(), sess_options=options,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(proto.SerializeToString(), sess_options=options, providers=_providers_for(device))
+
+
+def _ort_call(module: nn.Module, x: torch.Tensor, threads: int, device: str) -> Callable[[], Any]:
+    """One ORT inference call: ``session.run`` from host memory on the CPU; on CUDA an IO binding with the
+    input already on the GPU and the output left there (run_with_iobinding synchronizes before returning)."""
+    import onnxruntime as ort
+
+    session = ort_session(module, tuple(x.shape), threads, device)
+    if device == "cpu":
+        feed = {INPUT_NAME: x.numpy()}
+        return lambda: session.run(None, feed)
+    index = int(device.partition(":")[2] or 0)
+    binding = session.io_binding()
+    binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(x.numpy(), "cuda", index))
+    binding.bind_output(OUTPUT_NAME, "cuda", index)
+    return lambda: session.run_with_iobinding(binding)
+
+
+def _torch_call(module: nn.Module, x: torch.Tensor, device: str) -> Callable[[], Any]:
+    """One eager forward pass under inference_mode; on CUDA followed by a synchronize so kernels are timed."""
+    dev = torch.device(device)
+    module.to(dev)
+    x_dev = x.to(dev)
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
+
+    def call() -> None:
+        with torch.inference_mode():
+            module(x_dev)
+        sync()
+
+    return call
 
 
 def _timed(fn: Callable[[], Any], warmup: int, repeats: int) -> list[float]:
@@ -146,38 +195,38 @@ def drop_outliers(samples: Sequence[float]) -> tuple[list[float], int]:
 
 def time_module(
     module: nn.Module, input_shape: Sequence[int], backend: str = "ort", warmup: int = 5, repeats: int = 50,
-    threads: int = 1,
+    threads: int = 1, device: str = "cpu",
 ) -> dict[str, Any]:
-    """Latency of one call of ``module`` on a fixed random input, in ms.
+    """Latency of one call of ``module`` on a fixed random input on ``device``, in ms.
 
     Returns count (samples kept), mean, std, p50, p90, min, dropped (outliers removed), repeats,
-    outlier_rule and backend. ORT times ``session.run``; torch times the eager forward pass under
-    ``torch.inference_mode`` with ``threads`` torch threads (restored afterwards).
+    outlier_rule, backend and device. ORT times ``session.run`` (CPU) or ``run_with_iobinding`` (CUDA);
+    torch times the eager forward pass with ``threads`` torch threads (restored afterwards).
     """
     from ..deploy.stats import summarize
 
     check_backend(backend)
+    device = check_device(backend, device)
     if repeats < 1 or warmup < 0 or threads < 1:
         raise BadInputError(f"need repeats >= 1, warmup >= 0, threads >= 1; got {repeats}, {warmup}, {threads}")
     module = module.eval()
     x = torch.randn(tuple(input_shape), generator=torch.Generator().manual_seed(0))
-    if backend == "ort":
-        session = ort_session(module, input_shape, threads)
-        feed = {INPUT_NAME: x.numpy()}
-        samples = _timed(lambda: session.run(None, feed), warmup, repeats)
-    else:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            with torch.inference_mode():
-                samples = _timed(lambda: module(x), warmup, repeats)
-        finally:
-            torch.set_num_threads(previous)
+    previous = torch.get_num_threads()
+    try:
+        if backend == "ort":
+            samples = _timed(_ort_call(module, x, threads, device), warmup, repeats)
+        else:
+            torch.set_num_threads(threads)
+            samples = _timed(_torch_call(module, x, device), warmup, repeats)
+    finally:
+        torch.set_num_threads(previous)
+        module.to("cpu")
     kept, dropped = drop_outliers(samples)
     s = summarize(kept, percentiles=(50, 90))
     return {
         "count": int(s["n"]), "mean": s["mean"], "std": s["std"], "p50": s["p50"], "p90": s["p90"],
         "min": s["min"], "dropped": dropped, "repeats": repeats, "outlier_rule": OUTLIER_RULE, "backend": backend,
+        "device": device,
     }
 
 
@@ -188,7 +237,9 @@ class _Trivial(nn.Module):
         return x * 1.0
 
 
-def session_overhead_ms(backend: str = "ort", threads: int = 1, warmup: int = 20, repeats: int = 200) -> float:
+def session_overhead_ms(
+    backend: str = "ort", threads: int = 1, warmup: int = 20, repeats: int = 200, device: str = "cpu"
+) -> float:
     """Median cost of one runtime call on a trivial model and a 1-element tensor (ms)."""
-    stats = time_module(_Trivial(), (1, 1, 1, 1), backend, warmup, repeats, threads)
+    stats = time_module(_Trivial(), (1, 1, 1, 1), backend, warmup, repeats, threads, device)
     return float(stats["p50"])

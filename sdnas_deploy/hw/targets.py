@@ -36,6 +36,11 @@ class Target:
     description: str = ""
     provider: str = "CPUExecutionProvider"  # ONNX Runtime execution provider the table is measured with (ort)
 
+    @property
+    def device(self) -> str:
+        """Where the target's tables are measured: ``cpu``, or ``cuda`` for GPU providers and TensorRT."""
+        return "cuda" if self.backend == "trt" or self.provider == "CUDAExecutionProvider" else "cpu"
+
 
 TARGETS: dict[str, Target] = {}
 
@@ -72,18 +77,21 @@ def table_path(target: Target | str, setting: str, kind: str = "microbenchmark")
     return None if filename is None else data_dir("latency_tables") / filename
 
 
-def require_measurable(target: Target | str) -> Target:
-    """The target, if this version can measure it here; exit 5 otherwise, so no table is ever mislabelled.
+def require_measurable(target: Target | str, device: str | None = None) -> Target:
+    """The target, if it can be measured here on ``device`` (default: the target's own); else exit 5, so no
+    table is ever mislabelled — a CUDA-provider or TensorRT target is never timed on the CPU, and a missing
+    CUDA provider / GPU / TensorRT is said plainly."""
+    from .measure import check_backend, check_device
 
-    Measurements run on ONNX Runtime's CPU provider (or torch eager / TensorRT by backend); a target whose
-    table must come from another provider (e.g. CUDA) is refused rather than silently timed on the CPU.
-    """
     t = get_target(target) if isinstance(target, str) else target
-    if t.backend == "ort" and t.provider != "CPUExecutionProvider":
+    device = t.device if device is None else device
+    if t.device != "cpu" and device == "cpu":
         raise UnsupportedEnvironmentError(
-            f"target {t.name!r} is measured with ONNX Runtime's {t.provider}, which `sdnas lut` cannot time yet "
-            "(CPU provider only); measure whole networks there with `sdnas profile --device cuda` meanwhile"
+            f"target {t.name!r} is measured on the GPU ({t.provider if t.backend == 'ort' else t.backend}), "
+            "not on the CPU; run this on the device with its GPU"
         )
+    check_backend(t.backend)
+    check_device(t.backend, device)
     return t
 
 

@@ -178,7 +178,8 @@ class HardwareCosts:
         from ..hw.whole import measure_network
 
         fp = self.table.fingerprint
-        stats = measure_network(genotype, self.geometry, backend=fp["backend"], threads=int(fp.get("threads") or 1))
+        stats = measure_network(genotype, self.geometry, backend=fp["backend"], threads=int(fp.get("threads") or 1),
+                                device=str(fp.get("device", "cpu")))
         return float(stats["p50"])
 
     def describe(self) -> str:
