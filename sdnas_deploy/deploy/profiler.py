@@ -1,16 +1,19 @@
-"""Latency profiling of an ONNX model in ONNX Runtime, or of a module in eager PyTorch.
+"""Latency profiling: :func:`profile_model` over registered backends, and the report's human form.
 
-Both report the same figures (stats.summarize), throughput, a plain sentence saying exactly
-what was timed (DESIGN.md §3: users cannot compare numbers whose scope is unclear), a CoV
-warning, the environment fingerprint, and the model's identity. Warm-up runs by time, then
-timed calls run for ``duration_s`` (at least MIN_TIMED_CALLS) or exactly ``iterations``.
+Every backend (``ort``, ``torch``, ``trt``; see profile_backends.py) reports the same figures
+(stats.summarize), throughput, a plain sentence saying exactly what was timed (DESIGN.md §3: users
+cannot compare numbers whose scope is unclear), a CoV warning, the environment fingerprint, the
+model's identity, a trtexec-style H2D/compute/D2H/enqueue breakdown where the backend owns the CUDA
+stream, and on a Jetson the power mode, clock state and board power. Warm-up runs by time, then timed
+calls run for ``duration_s`` (at least MIN_TIMED_CALLS) or exactly ``iterations``.
+:func:`profile_onnx` and :func:`profile_torch` remain the direct entry points older callers use.
 """
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -19,12 +22,59 @@ import torch.nn as nn
 
 from ..device import eval_mode, resolve_device
 from ..errors import BadInputError
+from ..registry import lookup
 from .evaluate import InputSpec, input_spec, open_session
 from .fingerprint import environment_fingerprint, file_sha256
+from .gpu_timing import timed_statement
 from .onnx_export import check_input_shape
+from .profile_report import format_profile_table, render_table  # noqa: F401  (re-exported: older callers)
 from .stats import DEFAULT_PERCENTILES, cov_warning, summarize, throughput
 
 MIN_TIMED_CALLS = 10  # like trtexec's default --iterations=10 floor under --duration
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """Everything a backend needs besides the model path (validated by :func:`profile_model`)."""
+
+    device: str = "cpu"
+    batch: int = 1
+    warmup_s: float = 1.0
+    iterations: int | None = None
+    duration_s: float = 3.0
+    threads: int | None = None
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
+    cuda_graph: bool = False
+    include_data_transfers: bool = False
+    force: bool = False
+
+
+ProfileBackend = Callable[[Path, ProfileOptions], dict[str, Any]]
+PROFILE_BACKENDS: dict[str, ProfileBackend] = {}
+
+
+def profile_backend(name: str) -> Callable[[ProfileBackend], ProfileBackend]:
+    """Decorator: register a backend ``fn(model_path, options) -> report`` under ``name``."""
+    from ..registry import register_into
+
+    return register_into(PROFILE_BACKENDS, name)
+
+
+def parse_percentiles(text: str) -> tuple[float, ...]:
+    """``"50,90,95,99"`` → ``(50.0, 90.0, 95.0, 99.0)`` (sorted, unique); BadInputError on anything else."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise BadInputError(f"--percentiles {text!r} is empty; pass comma-separated values such as 50,90,95,99")
+    values: list[float] = []
+    for part in parts:
+        try:
+            value = float(part)
+        except ValueError:
+            raise BadInputError(f"--percentiles: {part!r} is not a number; pass values such as 50,90,95,99") from None
+        if not 0 <= value <= 100 or value != value:
+            raise BadInputError(f"--percentiles: {part} is outside 0..100; pass values such as 50,90,95,99")
+        values.append(value)
+    return tuple(sorted(set(values)))
 
 
 def _check_timing_args(batch: int, warmup_s: float, iterations: int | None, duration_s: float) -> None:
@@ -126,10 +176,11 @@ def profile_onnx(
     feed = {spec.name: np.random.default_rng(0).standard_normal(shape).astype(spec.dtype)}
     latencies, warm_calls, warm_s = time_calls(lambda: session.run(None, feed), warmup_s, iterations, duration_s)
     provider = session.get_providers()[0]
-    copies = "; host-device copies included" if provider != "CPUExecutionProvider" else ""
-    timed = (
-        f"session.run() wall time per call, batch {batch}, input already in host memory, output copied to host, "
-        f"no I/O binding, after {warm_s:.2f} s warm-up ({warm_calls} calls), {len(latencies)} timed calls{copies}"
+    on_cpu = provider == "CPUExecutionProvider"
+    timed = timed_statement(
+        "session.run()" if on_cpu else "session.run() from host memory, no I/O binding,", batch,
+        "cpu" if on_cpu else device, include_data_transfers=not on_cpu, cuda_graph=False, warm_calls=warm_calls,
+        warm_s=warm_s, iterations=len(latencies), sync=None if on_cpu else "ONNX Runtime synchronizes before returning",
     )
     extra = {
         "runtime": f"onnxruntime {ort.__version__}",
@@ -193,38 +244,61 @@ def profile_torch(
                    percentiles, extra)
 
 
-def render_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A title line and a rich table rendered to plain text (no colour codes): logs, files and terminals alike."""
-    from rich.console import Console
-    from rich.table import Table
+def profile_model(
+    model_path: Path | str,
+    backend: str = "ort",
+    device: str = "cpu",
+    batch: int = 1,
+    warmup_s: float = 1.0,
+    iterations: int | None = None,
+    duration_s: float = 3.0,
+    threads: int | None = None,
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    cuda_graph: bool = False,
+    include_data_transfers: bool = False,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Profile ``model_path`` with the registered ``backend`` (``ort``, ``torch`` or ``trt``).
 
-    table = Table()
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
-    console = Console(file=io.StringIO(), width=110, color_system=None, force_terminal=False, soft_wrap=False)
-    console.print(table)
-    return title + "\n" + console.file.getvalue().rstrip()  # type: ignore[attr-defined]
+    Returns the profile_onnx report plus ``breakdown`` (per-stage stats, or None), ``options``,
+    ``warnings`` (all of them, one list) and ``jetson`` (None off Jetson; on Jetson: power mode, clocks,
+    and board power sampled while the backend ran, warm-up included).
+    """
+    from .jetson import jetson_info, power_sampler
+
+    run = lookup(PROFILE_BACKENDS, backend, "profile backend")
+    _check_timing_args(batch, warmup_s, iterations, duration_s)
+    if threads is not None and threads < 1:
+        raise BadInputError(f"threads must be >= 1, got {threads}")
+    pcts = parse_percentiles(",".join(str(float(p)) for p in percentiles))
+    opts = ProfileOptions(device=(device or "cpu").strip().lower(), batch=batch, warmup_s=warmup_s,
+                          iterations=iterations, duration_s=duration_s, threads=threads, percentiles=pcts,
+                          cuda_graph=cuda_graph, include_data_transfers=include_data_transfers, force=force)
+    jetson = jetson_info()
+    sampler = power_sampler() if jetson is not None else None
+    if sampler is not None:
+        with sampler:
+            report = run(Path(model_path), opts)
+        jetson["power"] = sampler.summary()  # type: ignore[index]
+    else:
+        report = run(Path(model_path), opts)
+    report.setdefault("breakdown", None)
+    report["jetson"] = jetson
+    report["options"] = {"backend": backend, "cuda_graph": cuda_graph, "include_data_transfers": include_data_transfers,
+                         "percentiles": list(pcts), "force": force}
+    report["warnings"] = collect_warnings(report)
+    return report
 
 
-def format_profile_table(report: dict[str, Any]) -> str:
-    """Human-readable profile: a stats table, throughput, what was timed, environment, warnings."""
-    stats = report["stats"]
-    skip = {"n", "cov", "std", "p50"}  # p50 is the median, shown once
-    rows = [[name, f"{value:.4g}"] for name, value in stats.items() if name not in skip]
-    rows.append(["std", f"{stats['std']:.4g}"])
-    rows.append(["cov", f"{stats['cov'] * 100:.2f} %"])
-    title = f"{report['backend']} ({report['provider']}) latency in ms, batch {report['batch']}, {stats['n']} calls"
-    fp = report["fingerprint"]
-    threads = report["threads"] if report["threads"] is not None else "runtime default"
-    lines = [
-        render_table(title, ["statistic", "value"], rows),
-        f"throughput: {report['throughput_per_s']:.1f} items/s",
-        f"timed: {report['timed']}",
-        f"environment: {fp['cpu_model']}, {fp['logical_cores']} logical cores, threads {threads}, "
-        f"{fp['os']} {fp['kernel']}, {report['runtime']}" + (f", GPU {fp['gpu_name']}" if fp.get("gpu_name") else ""),
-    ]
-    warnings = ([report["cov_warning"]] if report.get("cov_warning") else []) + list(fp.get("warnings", []))
-    lines += [f"warning: {w}" for w in warnings]
-    return "\n".join(lines)
+def collect_warnings(report: dict[str, Any]) -> list[str]:
+    """CoV, backend, fingerprint and Jetson warnings in one de-duplicated list (Jetson block wins on clocks)."""
+    jetson = report.get("jetson")
+    fp_warnings = list(report.get("fingerprint", {}).get("warnings", []))
+    if jetson:  # the Jetson block states the clock problem in more detail
+        fp_warnings = [w for w in fp_warnings if not w.startswith("Jetson")]
+    found = ([report["cov_warning"]] if report.get("cov_warning") else []) + list(report.get("backend_warnings", []))
+    found += fp_warnings + (list(jetson.get("warnings", [])) if jetson else [])
+    return list(dict.fromkeys(found))
+
+
+from . import profile_backends  # noqa: E402,F401  (fills PROFILE_BACKENDS; imported last: it uses this module)

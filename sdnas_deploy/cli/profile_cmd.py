@@ -1,0 +1,99 @@
+"""`sdnas profile`: trtexec-like latency of a model on this device (ort, torch or trt backend)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from .common import cli_errors, print_json
+
+BACKEND_BY_SUFFIX = {".engine": "trt", ".plan": "trt", ".safetensors": "torch"}
+
+
+def default_backend(model: Path) -> str:
+    """``trt`` for an ``.engine``/``.plan``, ``torch`` for ``.safetensors``, else ``ort``."""
+    return BACKEND_BY_SUFFIX.get(model.suffix.lower(), "ort")
+
+
+def warmup_seconds(warmup_ms: Optional[float], warmup_s: Optional[float]) -> float:
+    """The warm-up in seconds from ``--warmup-ms`` (or the older ``--warmup-s``); default 1 s."""
+    from ..errors import BadInputError
+
+    if warmup_ms is not None and warmup_s is not None:
+        raise BadInputError("pass either --warmup-ms or --warmup-s, not both")
+    if warmup_s is not None:
+        return float(warmup_s)
+    return 1.0 if warmup_ms is None else float(warmup_ms) / 1000.0
+
+
+@cli_errors
+def profile(
+    model: Path = typer.Argument(..., help="An .onnx model (ort, torch via its sidecar), .engine (trt) or .safetensors (torch)."),
+    backend: Optional[str] = typer.Option(None, help="ort, torch or trt (default: from the file suffix)."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda for trt, else cpu)."),
+    batch: int = typer.Option(1, help="Batch size (a static-batch model needs its own batch)."),
+    warmup_ms: Optional[float] = typer.Option(None, "--warmup-ms", help="Warm-up before timing, in ms (default 1000)."),
+    warmup_s: Optional[float] = typer.Option(None, "--warmup-s", hidden=True, help="Warm-up in seconds (older flag)."),
+    duration_s: float = typer.Option(3.0, "--duration-s", help="Timed duration in s (ignored with --iterations)."),
+    iterations: Optional[int] = typer.Option(None, help="Exact number of timed calls."),
+    percentiles: str = typer.Option("50,90,95,99", help="Comma-separated percentiles to report."),
+    threads: Optional[int] = typer.Option(None, help="CPU intra-op threads (default: runtime default)."),
+    cuda_graph: bool = typer.Option(False, "--cuda-graph/--no-cuda-graph", help="Replay the forward as one CUDA graph (GPU only)."),
+    include_data_transfers: bool = typer.Option(False, "--include-data-transfers", help="Time host->device and device->host copies too (GPU)."),
+    force: bool = typer.Option(False, "--force", help="Run a TensorRT engine built on another device/TensorRT anyway."),
+    compare_lut: Optional[str] = typer.Option(None, "--compare-lut", metavar="TARGET", help="Show the latency table's prediction for this target (or table file) next to the measured median."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory for report.json (default: <model dir>/profile)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write the JSON report to this file."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Time the model on this device: warm-up, timed calls, percentiles, breakdown, CoV warning, fingerprint."""
+    from ..deploy.lut_compare import finish_comparison, predict_for_model
+    from ..deploy.profiler import parse_percentiles, profile_model
+    from ..io_utils import atomic_write_json, require_file
+
+    require_file(model, "model")
+    backend = (backend or default_backend(model)).strip().lower()
+    device = device or ("cuda" if backend == "trt" else "cpu")
+    pcts = parse_percentiles(percentiles)
+    prediction = predict_for_model(model, compare_lut) if compare_lut else None  # fail before timing
+    result = profile_model(model, backend=backend, device=device, batch=batch,
+                           warmup_s=warmup_seconds(warmup_ms, warmup_s), iterations=iterations, duration_s=duration_s,
+                           threads=threads, percentiles=pcts, cuda_graph=cuda_graph,
+                           include_data_transfers=include_data_transfers, force=force)
+    if prediction is not None:
+        result["compare_lut"] = finish_comparison(prediction, result["stats"]["median"], result)
+        result["warnings"] = list(dict.fromkeys(result["warnings"] + result["compare_lut"]["warnings"]))
+    out_dir = out if out is not None else model.parent / "profile"
+    path = atomic_write_json(out_dir / "report.json", result)
+    if report:
+        atomic_write_json(report, result)
+    if json_out:
+        print_json(result)
+        return
+    _print_human(result)
+    typer.echo(f"report: {path}")
+
+
+def _print_human(result: dict[str, Any]) -> None:
+    """The tables and lines of format_profile_table; on a TTY through rich, warnings highlighted."""
+    from ..deploy.profiler import format_profile_table
+
+    text = format_profile_table({**result, "compare_lut": _without_warnings(result.get("compare_lut"))})
+    if not sys.stdout.isatty():
+        typer.echo(text)
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console()
+    for line in text.splitlines():
+        style = "bold yellow" if line.startswith("warning:") else None
+        console.print(Text(line, style=style), soft_wrap=True)
+
+
+def _without_warnings(lut: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The comparison without its warnings (they are already merged into the report's warnings)."""
+    return None if lut is None else {**lut, "warnings": []}
