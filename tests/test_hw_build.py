@@ -42,7 +42,7 @@ class _Interrupt(Exception):
 
 def _fake_timer(calls: list[str], fail_after: int | None = None) -> Any:
     def fake(module: Any, shape: Any, backend: str, warmup: int, repeats: int, threads: int = 1,
-             device: str = "cpu") -> dict[str, Any]:
+             device: str = "cpu", precision: str = "fp32") -> dict[str, Any]:
         if fail_after is not None and len(calls) >= fail_after:
             raise _Interrupt()
         calls.append(str(shape))

@@ -100,3 +100,27 @@ def test_time_module_on_cuda(backend: str) -> None:
     stats = time_module(module, (1, 8, 32, 32), backend, warmup=3, repeats=20, device="cuda")
     assert stats["device"] == "cuda:0" and 0 < stats["p50"] < 50
     assert next(module.parameters()).device.type == "cpu"  # moved back
+
+
+def test_trt_timing_needs_tensorrt_and_a_gpu_and_fp32_fp16() -> None:
+    """Without TensorRT: exit 5 with the remediation; TensorRT never runs on the CPU; INT8 tables are refused."""
+    import importlib.util
+
+    from sdnas_deploy.hw.measure import check_backend, check_device
+
+    if importlib.util.find_spec("tensorrt") is None:
+        with pytest.raises(UnsupportedEnvironmentError, match="or use --format onnx"):
+            check_backend("trt")
+    with pytest.raises(BadInputError, match="TensorRT runs on a GPU"):
+        check_device("trt", "cpu")
+    with pytest.raises(BadInputError, match="fp32 only"):
+        time_module(torch.nn.ReLU(), (1, 1, 2, 2), "ort", 0, 1, precision="fp16")
+
+
+@pytest.mark.trt
+@pytest.mark.gpu
+def test_trt_time_module_builds_the_op_through_the_export_path() -> None:
+    """With TensorRT and a GPU: a conv's fp16 engine is built like `sdnas export --format trt` and timed."""
+    stats = time_module(torch.nn.Conv2d(8, 8, 3, padding=1), (1, 8, 32, 32), "trt", warmup=3, repeats=20,
+                        device="cuda", precision="fp16")
+    assert stats["precision"] == "fp16" and stats["device"] == "cuda:0" and 0 < stats["p50"] < 50

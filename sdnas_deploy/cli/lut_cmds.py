@@ -117,7 +117,8 @@ def build_cmd(
     geometry = _geometry(spec, setting, layers, channels, input_size, in_channels, num_classes)
     path = out or default_out(spec, setting)
     table = build_table(target, geometry, backend=backend, repeats=repeats, warmup=warmup, threads=threads,
-                        out_path=path, resume=resume, progress=not json_out, device=spec.device)
+                        out_path=path, resume=resume, progress=not json_out, device=spec.device,
+                        precision=spec.precision if backend == spec.backend else "fp32")
     summary = {"target": target, "file": str(path), "entries": len(table.entries), "overhead_ms": table.overhead_ms,
                "backend": backend, "geometry": geometry.to_dict()}
     if json_out:
@@ -211,8 +212,9 @@ def measure_cmd(
         raise BadInputError(f"need --repeats >= 1, --warmup >= 0, --threads >= 1; got {repeats}, {warmup}, {threads}")
     geometry = _geometry(spec, setting, layers, channels, input_size, in_channels, num_classes)
     rows = measure_many(sample_architectures(n, seed), geometry, backend=spec.backend, threads=threads,
-                        repeats=repeats, progress=not json_out, warmup=warmup, device=spec.device)
-    fp = build_fingerprint(spec.backend, threads, spec.device)
+                        repeats=repeats, progress=not json_out, warmup=warmup, device=spec.device,
+                        precision=spec.precision)
+    fp = build_fingerprint(spec.backend, threads, spec.device, spec.precision)
     meta = {"target": target, "backend": spec.backend, "provider": fp["provider"], "device": spec.device,
             "threads": threads,
             "repeats": repeats, "warmup": warmup, "seed": seed, "geometry": geometry.to_dict(), "date": fp["date"],
@@ -376,5 +378,6 @@ def _measure_here(table: Any, n: int, seed: int, repeats: int, warmup: int, prog
     if table.fingerprint.get("key") not in (None, here):
         log(f"warning: the table was measured in another environment ({table.fingerprint.get('key')} != {here})")
     rows = measure_many(sample_architectures(n, seed), table.geometry, backend=backend, threads=threads,
-                        repeats=repeats, progress=progress, warmup=warmup, device=device)
+                        repeats=repeats, progress=progress, warmup=warmup, device=device,
+                        precision=str(table.fingerprint.get("precision", "fp32")))
     return rows, f"{n} architectures measured here (seed {seed})"

@@ -32,15 +32,22 @@ def provider_name(backend: str, device: str) -> str:
     return PROVIDERS[(backend, kind)]
 
 
-def build_fingerprint(backend: str, threads: int, device: str = "cpu") -> dict[str, Any]:
+def _tensorrt_version() -> str | None:
+    from ..deploy.trt_env import tensorrt_version
+
+    return tensorrt_version()
+
+
+def build_fingerprint(backend: str, threads: int, device: str = "cpu", precision: str = "fp32") -> dict[str, Any]:
     """environment_fingerprint plus what the table contract adds (backend, provider, device, precision, ...)."""
     from .. import __version__
     from ..deploy.fingerprint import environment_fingerprint
 
     fp = environment_fingerprint(threads)
     fp.update({
-        "backend": backend, "provider": provider_name(backend, device), "device": device, "precision": "fp32",
+        "backend": backend, "provider": provider_name(backend, device), "device": device, "precision": precision,
         "batch": 1, "threads": threads,
+        "tensorrt": _tensorrt_version() if backend == "trt" else None,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "sdnas_version": __version__,
     })
     return fp
@@ -90,6 +97,7 @@ def build_table(
     resume: bool = False,
     progress: bool = True,
     device: str = "cpu",
+    precision: str = "fp32",
 ) -> LatencyTable:
     """Measure every ``candidate_keys(geometry)`` entry and return the LatencyTable (saved to ``out_path``)."""
     from ..progress import Progress, log
@@ -102,7 +110,7 @@ def build_table(
     if repeats < 1 or warmup < 0 or threads < 1:
         raise BadInputError(f"need --repeats >= 1, --warmup >= 0, --threads >= 1; got {repeats}, {warmup}, {threads}")
     out = Path(out_path) if out_path is not None else None
-    fingerprint = build_fingerprint(backend, threads, device)
+    fingerprint = build_fingerprint(backend, threads, device, precision)
     entries: dict[str, dict[str, Any]] = {}
     if resume:
         if out is None or not out.is_file():
@@ -112,7 +120,7 @@ def build_table(
         entries = dict(old.entries)
         overhead = float(old.overhead_ms)  # keep the entries already stored comparable
     else:
-        overhead = session_overhead_ms(backend, threads, device=device)
+        overhead = session_overhead_ms(backend, threads, device=device, precision=precision)
     keys = candidate_keys(geometry)
     todo = [k for k in keys if k not in entries]
     table = LatencyTable(
@@ -123,7 +131,7 @@ def build_table(
     with Progress(len(todo), f"lut {target}", enabled=progress) as bar:
         for i, key in enumerate(todo, 1):
             module, shape = build_op(key, geometry)
-            stats = time_module(module, shape, backend, warmup, repeats, threads, device)
+            stats = time_module(module, shape, backend, warmup, repeats, threads, device, precision)
             table.entries[key] = _entry(stats, overhead)
             bar.advance(ms=table.entries[key]["mean"])
             if out is not None and (i % SAVE_EVERY == 0 or i == len(todo)):

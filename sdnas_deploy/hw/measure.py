@@ -3,8 +3,9 @@
 :func:`build_op` turns a table key into the operator alone, exactly as the deployed network runs
 it (affine BatchNorm, eval mode), reusing the blocks of ``space/ops.py`` and ``nets/darts_net.py``.
 :func:`time_module` times it in ONNX Runtime (legacy exporter, in memory, sequential; CPU provider, or the
-CUDA provider with input and output bound on the GPU so only the kernels and dispatch are timed) or eager
-PyTorch (CPU, or CUDA with a synchronize per call), drops outliers above median + 5·MAD and summarizes
+CUDA provider with input and output bound on the GPU so only the kernels and dispatch are timed), eager
+PyTorch (CPU, or CUDA with a synchronize per call) or TensorRT (the op's engine built by the export path,
+enqueue + synchronize timed, input already on the GPU), drops outliers above median + 5·MAD and summarizes
 with ``deploy/stats.summarize``. ``device`` is ``cpu`` or ``cuda[:N]``; asking for CUDA where it is
 absent is refused (exit 5) rather than silently timed on the CPU.
 :func:`session_overhead_ms` times a trivial model: the fixed cost of one runtime call, which the
@@ -13,7 +14,9 @@ table subtracts from every entry and adds back once per network.
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -22,7 +25,7 @@ from torch import nn
 
 from ..deploy.onnx_export import INPUT_NAME, OUTPUT_NAME, onnx_model_proto
 from ..device import resolve_device
-from ..errors import BadInputError, UnsupportedEnvironmentError
+from ..errors import BadInputError
 from ..space.genotype import DARTS_V2
 from ..space.ops import OPS, FactorizedReduce, ReLUConvBN
 from .geometry import EDGE_PRIMITIVES, KEY_OPS, NetworkGeometry, parse_key
@@ -37,17 +40,13 @@ OUTLIER_RULE = f"drop samples above median + {OUTLIER_MADS:g}*MAD (MAD floored a
 
 
 def check_backend(backend: str) -> str:
-    """``backend`` if this version can time with it; unknown → exit 2; trt → exit 5 (absent or unsupported)."""
+    """``backend`` if it can time here; unknown → exit 2; trt without TensorRT → exit 5 with the remediation."""
     if backend not in BACKENDS:
         raise BadInputError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if backend == "trt":
-        from ..deploy.formats import require_tensorrt
+        from ..deploy.trt_env import require_tensorrt
 
-        trt = require_tensorrt()  # exit 5 where TensorRT is absent
-        raise UnsupportedEnvironmentError(
-            f"TensorRT {getattr(trt, '__version__', '?')} found, but per-op TensorRT timing is not implemented "
-            "in this sdnas version; build the table with --backend ort"
-        )
+        require_tensorrt()
     return backend
 
 
@@ -55,13 +54,15 @@ def check_device(backend: str, device: str) -> str:
     """``device`` normalised (``cpu``/``cuda:N``) if ``backend`` can run there now; exit 5 when CUDA is missing."""
     spec = (device or "cpu").strip().lower()
     if spec == "cpu":
+        if backend == "trt":
+            raise BadInputError("TensorRT runs on a GPU: use --device cuda (the target's device)")
         return "cpu"
     if backend == "ort":
         from ..deploy.evaluate import _providers_for
 
         provider = _providers_for(spec)[0]  # exit 5 without onnxruntime-gpu's CUDAExecutionProvider
         return f"cuda:{provider[1]['device_id']}"
-    return str(resolve_device(spec))  # torch: exit 5 without a CUDA GPU
+    return str(resolve_device(spec))  # torch / trt: exit 5 without a CUDA GPU
 
 
 def _stem_network(kind: str, C: int, in_channels: int, num_classes: int) -> nn.Module:
@@ -157,6 +158,26 @@ def _ort_call(module: nn.Module, x: torch.Tensor, threads: int, device: str) -> 
     return lambda: session.run_with_iobinding(binding)
 
 
+def _trt_call(module: nn.Module, x: torch.Tensor, device: str, precision: str, workdir: Path) -> Callable[[], Any]:
+    """One TensorRT enqueue + stream synchronize of ``module``'s engine, built like `sdnas export --format trt`
+    builds (same planner, precision baking and builder) with the input already on the GPU."""
+    from ..deploy.trt_export import build_engine_file
+    from ..deploy.trt_runtime import TrtRunner
+
+    engine = workdir / "op.engine"
+    build_engine_file(module, engine, tuple(x.shape), precision=precision, opset=ONNX_OPSET)
+    runner = TrtRunner(engine, device=device)
+    runner.set_input(x.numpy())
+    runner.copy_in()
+    runner.synchronize()
+
+    def call() -> None:
+        runner.enqueue()
+        runner.synchronize()
+
+    return call
+
+
 def _torch_call(module: nn.Module, x: torch.Tensor, device: str) -> Callable[[], Any]:
     """One eager forward pass under inference_mode; on CUDA followed by a synchronize so kernels are timed."""
     dev = torch.device(device)
@@ -195,13 +216,14 @@ def drop_outliers(samples: Sequence[float]) -> tuple[list[float], int]:
 
 def time_module(
     module: nn.Module, input_shape: Sequence[int], backend: str = "ort", warmup: int = 5, repeats: int = 50,
-    threads: int = 1, device: str = "cpu",
+    threads: int = 1, device: str = "cpu", precision: str = "fp32",
 ) -> dict[str, Any]:
     """Latency of one call of ``module`` on a fixed random input on ``device``, in ms.
 
     Returns count (samples kept), mean, std, p50, p90, min, dropped (outliers removed), repeats,
-    outlier_rule, backend and device. ORT times ``session.run`` (CPU) or ``run_with_iobinding`` (CUDA);
-    torch times the eager forward pass with ``threads`` torch threads (restored afterwards).
+    outlier_rule, backend, device and precision. ORT times ``session.run`` (CPU) or ``run_with_iobinding``
+    (CUDA); torch times the eager forward pass with ``threads`` torch threads (restored afterwards);
+    trt times enqueue + synchronize of an engine built at ``precision`` (fp32/fp16; ort and torch: fp32 only).
     """
     from ..deploy.stats import summarize
 
@@ -209,12 +231,18 @@ def time_module(
     device = check_device(backend, device)
     if repeats < 1 or warmup < 0 or threads < 1:
         raise BadInputError(f"need repeats >= 1, warmup >= 0, threads >= 1; got {repeats}, {warmup}, {threads}")
+    if precision not in (("fp32", "fp16") if backend == "trt" else ("fp32",)):
+        raise BadInputError(f"backend {backend} times {'fp32/fp16' if backend == 'trt' else 'fp32'} only, not "
+                            f"{precision!r} (an INT8 table would need calibration data per operator)")
     module = module.eval()
     x = torch.randn(tuple(input_shape), generator=torch.Generator().manual_seed(0))
     previous = torch.get_num_threads()
     try:
         if backend == "ort":
             samples = _timed(_ort_call(module, x, threads, device), warmup, repeats)
+        elif backend == "trt":
+            with tempfile.TemporaryDirectory(prefix="sdnas-lut-") as workdir:
+                samples = _timed(_trt_call(module, x, device, precision, Path(workdir)), warmup, repeats)
         else:
             torch.set_num_threads(threads)
             samples = _timed(_torch_call(module, x, device), warmup, repeats)
@@ -226,7 +254,7 @@ def time_module(
     return {
         "count": int(s["n"]), "mean": s["mean"], "std": s["std"], "p50": s["p50"], "p90": s["p90"],
         "min": s["min"], "dropped": dropped, "repeats": repeats, "outlier_rule": OUTLIER_RULE, "backend": backend,
-        "device": device,
+        "device": device, "precision": precision,
     }
 
 
@@ -238,8 +266,9 @@ class _Trivial(nn.Module):
 
 
 def session_overhead_ms(
-    backend: str = "ort", threads: int = 1, warmup: int = 20, repeats: int = 200, device: str = "cpu"
+    backend: str = "ort", threads: int = 1, warmup: int = 20, repeats: int = 200, device: str = "cpu",
+    precision: str = "fp32",
 ) -> float:
     """Median cost of one runtime call on a trivial model and a 1-element tensor (ms)."""
-    stats = time_module(_Trivial(), (1, 1, 1, 1), backend, warmup, repeats, threads, device)
+    stats = time_module(_Trivial(), (1, 1, 1, 1), backend, warmup, repeats, threads, device, precision)
     return float(stats["p50"])

@@ -44,7 +44,7 @@ _MAX_DRAWS_PER_ARCH = 100
 
 def measure_network(
     genotype: Genotype, geometry: NetworkGeometry, backend: str = "ort", threads: int = 1, warmup: int = 5,
-    repeats: int = 30, device: str = "cpu",
+    repeats: int = 30, device: str = "cpu", precision: str = "fp32",
 ) -> dict[str, Any]:
     """Latency of the whole discrete network of ``genotype`` at ``geometry`` on this device, in ms.
 
@@ -56,7 +56,7 @@ def measure_network(
                           layers=geometry.layers, channels=geometry.channels, auxiliary=False).eval()
     shape = (1, geometry.in_channels, geometry.input_size, geometry.input_size)
     stats = time_module(model, shape, backend=backend, warmup=warmup, repeats=repeats, threads=threads,
-                        device=device)
+                        device=device, precision=precision)
     return {"arch": to_arch_string(genotype), **stats}
 
 
@@ -80,13 +80,13 @@ def sample_architectures(n: int, seed: int) -> list[Genotype]:
 
 def measure_many(
     genotypes: Sequence[Genotype], geometry: NetworkGeometry, backend: str = "ort", threads: int = 1,
-    repeats: int = 30, progress: bool = True, warmup: int = 5, device: str = "cpu",
+    repeats: int = 30, progress: bool = True, warmup: int = 5, device: str = "cpu", precision: str = "fp32",
 ) -> list[dict[str, Any]]:
     """Measure each genotype; rows ``{arch, latency_ms (median), p90_ms, mean_ms, count}`` in ms."""
     rows: list[dict[str, Any]] = []
     with Progress(len(genotypes), "measure networks", enabled=progress) as bar:
         for genotype in genotypes:
-            stats = measure_network(genotype, geometry, backend, threads, warmup, repeats, device)
+            stats = measure_network(genotype, geometry, backend, threads, warmup, repeats, device, precision)
             rows.append({"arch": stats["arch"], "latency_ms": float(stats["p50"]), "p90_ms": float(stats["p90"]),
                          "mean_ms": float(stats["mean"]), "count": int(stats["count"])})
             bar.advance(latency_ms=rows[-1]["latency_ms"])

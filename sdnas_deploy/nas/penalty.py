@@ -179,7 +179,7 @@ class HardwareCosts:
 
         fp = self.table.fingerprint
         stats = measure_network(genotype, self.geometry, backend=fp["backend"], threads=int(fp.get("threads") or 1),
-                                device=str(fp.get("device", "cpu")))
+                                device=str(fp.get("device", "cpu")), precision=str(fp.get("precision", "fp32")))
         return float(stats["p50"])
 
     def describe(self) -> str:
