@@ -28,7 +28,14 @@ import torch.nn as nn
 from ..device import eval_mode
 from ..errors import BadInputError, VerificationError
 from ..io_utils import atomic_write_bytes, atomic_write_json, load_json
-from .evaluate import check_images, check_labels, input_spec, open_session, run_batched, topk_accuracy
+from .evaluate import (
+    check_images,
+    check_labels,
+    input_spec,
+    open_session,
+    run_batched,
+    topk_accuracy,
+)
 from .fingerprint import file_sha256, package_version
 
 INPUT_NAME = "input"
@@ -142,7 +149,7 @@ def onnx_model_proto(
     return proto
 
 
-def _torch_logits(model: nn.Module, images: np.ndarray, batch: int) -> np.ndarray:
+def torch_logits(model: nn.Module, images: np.ndarray, batch: int = 64) -> np.ndarray:
     """PyTorch fp32 logits of ``images`` in chunks (auxiliary outputs, if any, dropped)."""
     device = _model_device(model)
     chunks = []
@@ -153,6 +160,9 @@ def _torch_logits(model: nn.Module, images: np.ndarray, batch: int) -> np.ndarra
             out = out[0] if isinstance(out, (tuple, list)) else out
             chunks.append(out.float().cpu().numpy())
     return np.concatenate(chunks)
+
+
+_torch_logits = torch_logits  # old private name, kept for existing callers
 
 
 def verify_onnx(

@@ -16,11 +16,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..errors import BadInputError, SdnasError, UnsupportedEnvironmentError, VerificationError
+from ..errors import (
+    BadInputError,
+    SdnasError,
+    UnsupportedEnvironmentError,
+    VerificationError,
+)
 from ..io_utils import atomic_write_bytes
+from .accuracy import PRECISIONS
 from .trt_env import builder_era, check_supported_version, parse_version
 
-PRECISIONS = ("fp32", "fp16", "int8")
 TRT_CALIB_METHODS = ("entropy", "minmax")  # what TensorRT's own calibrators implement (weak era)
 ALL_CALIB_METHODS = ("entropy", "minmax", "percentile")  # strong era: ranges computed by calibration.py
 
