@@ -21,9 +21,20 @@ from ..errors import BadInputError, UnsupportedEnvironmentError
 from ..io_utils import require_file
 from .evaluate import input_spec, open_session
 from .fingerprint import file_sha256
-from .gpu_timing import capture_graph, summarize_breakdown, time_gpu_iterations, timed_statement
+from .gpu_timing import (
+    capture_graph,
+    summarize_breakdown,
+    time_gpu_iterations,
+    timed_statement,
+)
 from .profiler import (
-    ProfileOptions, _profile_shape, _report, profile_backend, profile_onnx, profile_torch, time_calls,
+    ProfileOptions,
+    _profile_shape,
+    _report,
+    profile_backend,
+    profile_onnx,
+    profile_torch,
+    time_calls,
 )
 
 ENGINE_SUFFIXES = (".engine", ".plan")
@@ -145,16 +156,16 @@ def load_torch_model(path: Path, batch: int) -> tuple[torch.nn.Module, tuple[int
     from ..training.weights import load_network
 
     if path.suffix == ".onnx":
+        from .artifact_check import weights_path
         from .onnx_export import load_sidecar
 
-        weights = ((load_sidecar(require_file(path, "ONNX model")) or {}).get("metadata") or {}).get("weights")
-        if not weights:
-            raise BadInputError(f"{path}: its sidecar names no weights (metadata.weights); pass the .safetensors "
-                                "file from `sdnas train` to --backend torch")
-        candidates = [Path(weights), path.parent / Path(weights).name]
-        found = next((c for c in candidates if c.is_file()), None)
+        sidecar = load_sidecar(require_file(path, "ONNX model")) or {}
+        found = weights_path(path, sidecar)
         if found is None:
-            raise BadInputError(f"{path}: weights {weights} named in its sidecar not found; pass the .safetensors file")
+            named = (sidecar.get("metadata") or {}).get("weights")
+            what = f"weights {named} named in its sidecar not found" if named else "its sidecar names no weights"
+            raise BadInputError(f"{path}: {what} (metadata.weights); pass the .safetensors file from `sdnas train` "
+                                "to --backend torch")
         path = found
     elif path.suffix != ".safetensors":
         raise BadInputError(f"{path}: --backend torch needs a .safetensors weights file (or an .onnx whose sidecar "

@@ -1,0 +1,142 @@
+"""Artifact identity for gates and profiles: which backend runs which file, its sidecar, its weights.
+
+Checked before anything is measured (deploy/gates.py): a file the backend cannot run is exit 2; a
+sidecar that describes another file (sha256), records a failed verification, or names another
+precision than required is exit 3; a backend or device missing here is exit 5. ``weights_path`` is
+the one place that finds the PyTorch weights behind an exported model (profiles and gates use it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from ..errors import BadInputError, VerificationError
+from ..io_utils import load_json
+from .evaluate import check_labels, topk_accuracy
+from .fingerprint import file_sha256
+from .onnx_export import load_sidecar, sidecar_path
+
+if TYPE_CHECKING:
+    from .gates import GateProfile
+
+
+BACKENDS_BY_SUFFIX: dict[str, tuple[str, ...]] = {
+    ".onnx": ("ort", "torch"), ".safetensors": ("torch",), ".engine": ("trt",), ".plan": ("trt",),
+}
+
+
+def check_model_kind(model_path: Path, backend: str) -> None:
+    """BadInputError (exit 2) when the file cannot be run by ``backend`` (e.g. an .onnx with backend trt)."""
+    allowed = BACKENDS_BY_SUFFIX.get(model_path.suffix.lower())
+    if allowed is not None and backend not in allowed:
+        raise BadInputError(
+            f"{model_path}: backend {backend} cannot run a {model_path.suffix} file; use backend {' or '.join(allowed)}"
+            + (", or build an engine with `sdnas export --format trt`" if backend == "trt" else "")
+        )
+
+
+def artifact_sidecar_path(model_path: Path, backend: str) -> Path:
+    """Where the model's sidecar lives: ``model.json`` for ONNX, ``model.engine.json`` for an engine."""
+    if backend == "trt":
+        from .trt_env import engine_sidecar_path
+
+        return engine_sidecar_path(model_path)
+    return sidecar_path(model_path)
+
+
+def inspect_artifact(model_path: Path, gates: "GateProfile", warnings: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Identity checks before anything is measured; returns (artifact info, sidecar or {}).
+
+    VerificationError (exit 3) when the sidecar describes another file (sha256), records a failed
+    verification, or names a precision other than the one the profile requires (no sidecar, or no
+    ``precision`` in it, means fp32).
+    """
+    side_path = artifact_sidecar_path(model_path, gates.backend)
+    sidecar = (load_sidecar(model_path) if gates.backend != "trt" else
+               load_json(side_path, "engine sidecar") if side_path.is_file() else None)
+    if sidecar is not None and not isinstance(sidecar, dict):
+        raise BadInputError(f"{side_path}: sidecar is not a JSON object; re-export the model")
+    sidecar = sidecar or {}
+    sha = file_sha256(model_path)
+    precision = str(sidecar.get("precision") or "fp32")
+    info = {"path": str(model_path), "sha256": sha, "sidecar": str(side_path) if sidecar else None,
+            "precision": precision, "verified": sidecar.get("verified")}
+    if not sidecar:
+        warnings.append(f"no sidecar {side_path.name}: the artifact's sha256 and verification are unchecked "
+                        "and its precision is taken as fp32")
+    recorded = sidecar.get("sha256")
+    if recorded is not None and recorded != sha:
+        raise VerificationError(
+            f"{model_path}: {side_path.name} records sha256 {str(recorded)[:12]}… but the file has {sha[:12]}… "
+            "(changed after export); re-export the model or restore the file"
+        )
+    if sidecar.get("verified") is False:
+        raise VerificationError(
+            f"{model_path}: {side_path.name} says verified=false (the export failed verification); "
+            "fix the export and re-export before gating"
+        )
+    if gates.precision is not None and precision != gates.precision:
+        raise VerificationError(
+            f"{model_path}: the artifact is {precision} ({side_path.name if sidecar else 'no sidecar'}) but the gate "
+            f"profile requires precision {gates.precision}; gate a {gates.precision} export or set precision: {precision}"
+        )
+    return info, sidecar
+
+
+def weights_path(model_path: Path, sidecar: Mapping[str, Any]) -> Path | None:
+    """The PyTorch weights behind a model: the model itself if it is .safetensors, else the sidecar's
+    ``metadata.weights`` (as recorded, or by name next to the model); None when there are none."""
+    if model_path.suffix == ".safetensors":
+        return model_path
+    meta = sidecar.get("metadata")
+    recorded = meta.get("weights") if isinstance(meta, dict) else None
+    if not recorded:
+        return None
+    for candidate in (Path(recorded), model_path.parent / Path(recorded).name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def evaluate_torch(weights: Path, images: np.ndarray, labels: np.ndarray, device: str = "cpu") -> dict[str, Any]:
+    """Top-1 (and top-5) of the PyTorch network in ``weights`` (fp32, eval, no aux head); keys as evaluate_onnx."""
+    from ..device import resolve_device
+    from ..training.weights import load_network
+    from .onnx_export import torch_logits
+
+    model, meta = load_network(weights, auxiliary=False)
+    if tuple(images.shape[1:]) != tuple(meta.input_shape[1:]):
+        raise BadInputError(
+            f"{weights}: images have shape {tuple(images.shape)} but the network expects {tuple(meta.input_shape)}; "
+            "score on the dataset the model was trained for"
+        )
+    logits = torch_logits(model.to(resolve_device(device)), images)
+    labels = check_labels(labels, len(images), int(logits.shape[1]))
+    num_classes = int(logits.shape[1])
+    return {
+        "top1": topk_accuracy(logits, labels, 1),
+        "top5": topk_accuracy(logits, labels, 5) if num_classes >= 5 else None,
+        "n": int(len(images)), "num_classes": num_classes,
+        "prediction_counts": np.bincount(logits.argmax(1), minlength=num_classes).astype(int).tolist(),
+    }
+
+
+def require_environment(gates: "GateProfile") -> None:
+    """Fail early (exit 5) when the backend or device is missing here, before any measurement."""
+    from ..device import resolve_device
+
+    device = gates.effective_device
+    if gates.backend == "trt":
+        from .trt_env import require_tensorrt
+
+        require_tensorrt()
+        resolve_device(device)  # the TensorRT runner keeps its buffers in torch CUDA tensors
+    elif gates.backend == "torch":
+        resolve_device(device)
+    elif device != "cpu":
+        from .evaluate import _providers_for
+
+        _providers_for(device)
