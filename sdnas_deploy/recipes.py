@@ -20,13 +20,27 @@ SECTIONS = ("search", "train", "export", "profile", "check")
 
 @dataclass
 class ExportConfig:
-    """How `sdnas export` / the pipeline export the trained network (project defaults)."""
+    """How `sdnas export` / the pipeline export the trained network.
 
-    format: str = "onnx"
-    opset: int = 17  # ours: opset 17 is read by every current ONNX Runtime and by TensorRT 8.6+ (JetPack 5/6)
-    dynamic_batch: bool = False  # static shapes by default (DESIGN.md §3)
-    verify_images: int = 256  # real test images used to compare ONNX Runtime with PyTorch
-    atol: float = 1e-4  # fp32 tolerance of DESIGN.md §3
+    Fields left None take the format table's default (deploy/formats.py: opset 17, static batch, fp32 for
+    onnx and fp16 for trt, ...); a per-format option set for a format that does not take it is an error.
+    """
+
+    format: str = "onnx"  # one or more of onnx, trt (aliases tensorrt, engine), comma-separated
+    precision: Optional[str] = None  # fp32 | fp16 | int8 (baked into the ONNX, or the TensorRT engine's)
+    opset: Optional[int] = None  # ours: 17 is read by every current ONNX Runtime and by TensorRT 8.6+ (JetPack 5/6)
+    dynamic_batch: Optional[bool] = None  # onnx: symbolic batch dim; static shapes by default (DESIGN.md §3)
+    batch_range: Optional[list[int]] = None  # trt: dynamic batch optimization profile [min, opt, max]
+    verify_images: int = 256  # real held-out test images the artifact is verified on
+    atol: Optional[float] = None  # onnx fp32: max |ORT - PyTorch| logit difference (default 1e-4, DESIGN.md §3)
+    max_accuracy_drop: Optional[float] = None  # top-1 drop vs PyTorch allowed (default by precision)
+    calib_data: Optional[str] = None  # int8: dataset name, image folder or .npy (default: the model's dataset, train split)
+    calib_count: int = 512  # int8: calibration images
+    calib_method: Optional[str] = None  # int8: entropy | minmax | percentile
+    calib_cache: Optional[str] = None  # int8: calibration cache file, reused when it matches
+    workspace_gib: Optional[float] = None  # trt: builder workspace (default 2 GiB)
+    timing_cache: Optional[str] = None  # trt: timing cache file (default keyed by the device fingerprint)
+    device: Optional[str] = None  # trt: gpu or dla:N
 
 
 @dataclass

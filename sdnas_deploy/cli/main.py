@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import deploy_cmds, inspect_cmd, lut_cmds, run_cmd, search_cmd, train_cmd
+from . import check_cmd, export_cmd, inspect_cmd, lut_cmds, profile_cmd, run_cmd, search_cmd, train_cmd
 
 app = typer.Typer(
     name="sdnas",
@@ -19,9 +19,9 @@ app = typer.Typer(
 app.command("search")(search_cmd.search)
 app.command("train")(train_cmd.train)
 app.command("inspect")(inspect_cmd.inspect)
-app.command("export")(deploy_cmds.export)
-app.command("profile")(deploy_cmds.profile)
-app.command("check")(deploy_cmds.check)
+app.command("export")(export_cmd.export)
+app.command("profile")(profile_cmd.profile)
+app.command("check")(check_cmd.check)
 app.command("run")(run_cmd.run)
 app.add_typer(lut_cmds.lut_app, name="lut", help="Latency lookup tables: list targets; build, measure, fit and validate tables on the device.")
 

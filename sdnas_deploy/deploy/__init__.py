@@ -9,8 +9,22 @@ from __future__ import annotations
 from .evaluate import evaluate_onnx, open_session
 from .fingerprint import environment_fingerprint, file_sha256
 from .formats import FORMATS, FormatSpec, require_tensorrt, resolve_format
-from .gates import CheckReport, GateProfile, GateRow, format_check_table, load_gates, run_check
-from .onnx_export import VerificationResult, export_and_verify, export_onnx, load_sidecar, sidecar_path, verify_onnx
+from .gates import (
+    CheckReport,
+    GateProfile,
+    GateRow,
+    format_check_table,
+    load_gates,
+    run_check,
+)
+from .onnx_export import (
+    VerificationResult,
+    export_and_verify,
+    export_onnx,
+    load_sidecar,
+    sidecar_path,
+    verify_onnx,
+)
 from .profiler import format_profile_table, profile_onnx, profile_torch
 from .stats import COV_WARN_THRESHOLD, summarize, throughput
 

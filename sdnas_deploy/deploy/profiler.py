@@ -12,8 +12,8 @@ calls run for ``duration_s`` (at least MIN_TIMED_CALLS) or exactly ``iterations`
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np

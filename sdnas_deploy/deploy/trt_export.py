@@ -22,9 +22,28 @@ from ..errors import BadInputError, VerificationError
 from ..io_utils import atomic_write_bytes, atomic_write_json
 from .evaluate import InputSpec, check_images
 from .fingerprint import file_sha256
-from .onnx_export import INPUT_NAME, MAX_OPSET, OUTPUT_NAME, _genotype_json, check_input_shape, onnx_model_proto, versions
-from .trt_build import BuildPlan, TrtBuildOptions, build_engine, default_timing_cache_path, plan_build
-from .trt_env import engine_fingerprint, engine_sidecar_path, require_tensorrt, tensorrt_version
+from .onnx_export import (
+    INPUT_NAME,
+    MAX_OPSET,
+    OUTPUT_NAME,
+    _genotype_json,
+    check_input_shape,
+    onnx_model_proto,
+    versions,
+)
+from .trt_build import (
+    BuildPlan,
+    TrtBuildOptions,
+    build_engine,
+    default_timing_cache_path,
+    plan_build,
+)
+from .trt_env import (
+    engine_fingerprint,
+    engine_sidecar_path,
+    require_tensorrt,
+    tensorrt_version,
+)
 
 ENGINE_SCHEMA = "sdnas-engine/1"
 ENGINE_SUFFIX = ".engine"
