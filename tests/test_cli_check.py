@@ -54,7 +54,7 @@ def test_exit_0_all_gates_pass(tmp_path: Path) -> None:
     result, report, suite, summary = run(tmp_path, str(DEMO / "model.onnx"), "--gates", "ci-demo", "--limit", "64", *FAST)
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     assert last_line(result) == "PASSED" and not result.stderr  # type: ignore[attr-defined]
-    assert report["status"] == "PASSED" and [r["gate"] for r in report["rows"]] == ["accuracy top-1", "accuracy drop", "latency p90"]
+    assert report["status"] == "PASSED" and [r["gate"] for r in report["rows"]] == ["accuracy top-1", "accuracy drop", "latency median"]
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "0", "0")
     assert summary.startswith("### ✅ sdnas check: PASSED")
 
