@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import BadInputError, VerificationError
 from ..io_utils import load_json
-from .evaluate import check_labels, topk_accuracy
+from .evaluate import classification_summary
 from .fingerprint import file_sha256
 from .onnx_export import load_sidecar, sidecar_path
 
@@ -113,15 +113,7 @@ def evaluate_torch(weights: Path, images: np.ndarray, labels: np.ndarray, device
             f"{weights}: images have shape {tuple(images.shape)} but the network expects {tuple(meta.input_shape)}; "
             "score on the dataset the model was trained for"
         )
-    logits = torch_logits(model.to(resolve_device(device)), images)
-    labels = check_labels(labels, len(images), int(logits.shape[1]))
-    num_classes = int(logits.shape[1])
-    return {
-        "top1": topk_accuracy(logits, labels, 1),
-        "top5": topk_accuracy(logits, labels, 5) if num_classes >= 5 else None,
-        "n": int(len(images)), "num_classes": num_classes,
-        "prediction_counts": np.bincount(logits.argmax(1), minlength=num_classes).astype(int).tolist(),
-    }
+    return classification_summary(torch_logits(model.to(resolve_device(device)), images), labels, str(weights))
 
 
 def require_environment(gates: "GateProfile") -> None:

@@ -172,16 +172,20 @@ def evaluate_onnx(path: Path | str, images: np.ndarray, labels: np.ndarray, batc
     """
     session = open_session(path, "cpu")
     images = check_images(input_spec(session), images, str(path))
-    logits = run_batched(session, images, batch)
+    return classification_summary(run_batched(session, images, batch), labels, str(path))
+
+
+def classification_summary(logits: np.ndarray, labels: np.ndarray, where: str) -> dict[str, Any]:
+    """Top-1/top-5 accuracy and per-class prediction counts of (N, num_classes) ``logits``: the one summary
+    that ONNX Runtime, TensorRT and PyTorch evaluations all report."""
     if logits.ndim != 2:
-        raise BadInputError(f"{path}: model output has shape {logits.shape}; expected (N, num_classes) logits")
+        raise BadInputError(f"{where}: model output has shape {logits.shape}; expected (N, num_classes) logits")
     num_classes = int(logits.shape[1])
-    labels = check_labels(labels, len(images), num_classes)
-    predictions = logits.argmax(axis=1)
+    labels = check_labels(labels, len(logits), num_classes)
     return {
         "top1": topk_accuracy(logits, labels, 1),
         "top5": topk_accuracy(logits, labels, 5) if num_classes >= 5 else None,
-        "n": int(len(images)),
+        "n": int(len(logits)),
         "num_classes": num_classes,
-        "prediction_counts": np.bincount(predictions, minlength=num_classes).astype(int).tolist(),
+        "prediction_counts": np.bincount(logits.argmax(axis=1), minlength=num_classes).astype(int).tolist(),
     }

@@ -242,6 +242,26 @@ def versions() -> dict[str, str | None]:
     }
 
 
+def sidecar_fields(
+    shape: Sequence[int], dynamic_batch: bool, opset: int, genotype: Any, metadata: Mapping[str, Any] | None,
+    mean: Sequence[float] | None, std: Sequence[float] | None,
+) -> dict[str, Any]:
+    """The sidecar entries every ONNX artifact records, whatever its precision: IO, normalization, opset,
+    genotype, metadata, toolchain versions and creation time."""
+    return {
+        "input": {"name": INPUT_NAME, "shape": list(shape), "dynamic_batch": dynamic_batch, "dtype": "float32",
+                  "layout": "NCHW"},
+        "output": {"name": OUTPUT_NAME},
+        "normalization": {"mean": list(mean) if mean is not None else None,
+                          "std": list(std) if std is not None else None},
+        "opset": opset,
+        "genotype": _genotype_json(genotype),
+        "metadata": dict(metadata or {}),
+        "versions": versions(),
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def export_and_verify(
     model: nn.Module,
     out_path: Path | str,
@@ -274,16 +294,7 @@ def export_and_verify(
         "sha256": file_sha256(out_path),
         "verified": result.passed,
         "verification": {**result.to_dict(), "min_top1_agreement": MIN_TOP1_AGREEMENT, "backend": "onnxruntime-cpu"},
-        "input": {"name": INPUT_NAME, "shape": list(shape), "dynamic_batch": dynamic_batch, "dtype": "float32",
-                  "layout": "NCHW"},
-        "output": {"name": OUTPUT_NAME},
-        "normalization": {"mean": list(mean) if mean is not None else None,
-                          "std": list(std) if std is not None else None},
-        "opset": opset,
-        "genotype": _genotype_json(genotype),
-        "metadata": dict(metadata or {}),
-        "versions": versions(),
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **sidecar_fields(shape, dynamic_batch, opset, genotype, metadata, mean, std),
     }
     atomic_write_json(sidecar_path(out_path), sidecar)
     if not result.passed:

@@ -15,7 +15,6 @@ sidecar, then raises VerificationError (exit 3).
 
 from __future__ import annotations
 
-import datetime as _dt
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -29,17 +28,14 @@ from .calibration import calibrate
 from .evaluate import check_images, input_spec, run_batched
 from .fingerprint import file_sha256
 from .onnx_export import (
-    INPUT_NAME,
     MAX_OPSET,
-    OUTPUT_NAME,
-    _genotype_json,
     check_input_shape,
     export_and_verify,
     load_sidecar,
     onnx_model_proto,
+    sidecar_fields,
     sidecar_path,
     torch_logits,
-    versions,
 )
 from .onnx_precision import (
     ORT_CPU_NO_FP16_OPS,
@@ -145,16 +141,7 @@ def export_precision_onnx(
             "cpu_emulation": emulation,
             "shipped_file_top1_agreement": float(np.mean(shipped.argmax(1) == ref_logits.argmax(1))),
         },
-        "input": {"name": INPUT_NAME, "shape": list(shape), "dynamic_batch": dynamic_batch, "dtype": "float32",
-                  "layout": "NCHW"},
-        "output": {"name": OUTPUT_NAME},
-        "normalization": {"mean": list(mean) if mean is not None else None,
-                          "std": list(std) if std is not None else None},
-        "opset": opset,
-        "genotype": _genotype_json(genotype),
-        "metadata": dict(metadata or {}),
-        "versions": versions(),
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **sidecar_fields(shape, dynamic_batch, opset, genotype, metadata, mean, std),
     }
     atomic_write_json(sidecar_path(out_path), sidecar)
     if not delta.passed:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import BadInputError, UnsupportedEnvironmentError, VerificationError
 from ..io_utils import require_file
-from .evaluate import InputSpec, check_images, check_labels, topk_accuracy
+from .evaluate import InputSpec, check_images, classification_summary
 from .trt_env import check_engine_sidecar, require_tensorrt
 
 _IO_DTYPES = {"FLOAT": ("float32", np.float32), "HALF": ("float16", np.float16)}
@@ -222,16 +222,4 @@ def evaluate_engine(
     """Top-1/top-5 accuracy of an engine; same keys as evaluate.evaluate_onnx, plus ``warnings`` (forced runs)."""
     runner = TrtRunner(engine_path, device=device, force=force)
     logits = runner.infer(images, batch=batch)
-    if logits.ndim != 2:
-        raise BadInputError(f"{engine_path}: engine output has shape {logits.shape}; expected (N, num_classes) logits")
-    num_classes = int(logits.shape[1])
-    labels = check_labels(labels, len(logits), num_classes)
-    predictions = logits.argmax(axis=1)
-    return {
-        "top1": topk_accuracy(logits, labels, 1),
-        "top5": topk_accuracy(logits, labels, 5) if num_classes >= 5 else None,
-        "n": int(len(logits)),
-        "num_classes": num_classes,
-        "prediction_counts": np.bincount(predictions, minlength=num_classes).astype(int).tolist(),
-        "warnings": list(runner.warnings),
-    }
+    return {**classification_summary(logits, labels, str(engine_path)), "warnings": list(runner.warnings)}
