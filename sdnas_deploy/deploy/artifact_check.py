@@ -129,6 +129,6 @@ def require_environment(gates: "GateProfile") -> None:
     elif gates.backend == "torch":
         resolve_device(device)
     elif device != "cpu":
-        from .evaluate import _providers_for
+        from .evaluate import providers_for
 
-        _providers_for(device)
+        providers_for(device)

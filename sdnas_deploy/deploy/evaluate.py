@@ -36,7 +36,7 @@ class InputSpec:
         return "x".join("?" if d is None else str(d) for d in self.shape)
 
 
-def _providers_for(device: str) -> list[Any]:
+def providers_for(device: str) -> list[Any]:
     """ORT provider list for ``cpu`` / ``cuda`` / ``cuda:N`` (exit 5 when CUDA EP is absent)."""
     import onnxruntime as ort
 
@@ -72,7 +72,7 @@ def open_session(path: Path | str, device: str = "cpu", threads: int | None = No
     path = require_file(path, "ONNX model")
     if threads is not None and threads < 1:
         raise BadInputError(f"threads must be >= 1, got {threads}")
-    providers = _providers_for(device)
+    providers = providers_for(device)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: keep stderr clean for the CLI
     if threads is not None:

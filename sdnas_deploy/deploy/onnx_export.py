@@ -220,7 +220,7 @@ def load_sidecar(onnx_path: Path | str) -> dict[str, Any] | None:
     return data
 
 
-def _genotype_json(genotype: Any) -> Any:
+def genotype_json(genotype: Any) -> Any:
     """Genotype objects (``to_dict``), dicts and arch strings all become JSON values."""
     if genotype is None or isinstance(genotype, (str, dict)):
         return genotype
@@ -255,7 +255,7 @@ def sidecar_fields(
         "normalization": {"mean": list(mean) if mean is not None else None,
                           "std": list(std) if std is not None else None},
         "opset": opset,
-        "genotype": _genotype_json(genotype),
+        "genotype": genotype_json(genotype),
         "metadata": dict(metadata or {}),
         "versions": versions(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

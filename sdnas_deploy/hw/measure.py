@@ -58,9 +58,9 @@ def check_device(backend: str, device: str) -> str:
             raise BadInputError("TensorRT runs on a GPU: use --device cuda (the target's device)")
         return "cpu"
     if backend == "ort":
-        from ..deploy.evaluate import _providers_for
+        from ..deploy.evaluate import providers_for
 
-        provider = _providers_for(spec)[0]  # exit 5 without onnxruntime-gpu's CUDAExecutionProvider
+        provider = providers_for(spec)[0]  # exit 5 without onnxruntime-gpu's CUDAExecutionProvider
         return f"cuda:{provider[1]['device_id']}"
     return str(resolve_device(spec))  # torch / trt: exit 5 without a CUDA GPU
 
@@ -131,7 +131,7 @@ def ort_session(module: nn.Module, input_shape: Sequence[int], threads: int = 1,
     """An ONNX Runtime session of ``module`` on ``device`` (one intra-op pool of ``threads``, sequential)."""
     import onnxruntime as ort
 
-    from ..deploy.evaluate import _providers_for
+    from ..deploy.evaluate import providers_for
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -139,7 +139,7 @@ def ort_session(module: nn.Module, input_shape: Sequence[int], threads: int = 1,
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     proto = onnx_model_proto(module, input_shape, opset=ONNX_OPSET)
-    return ort.InferenceSession(proto.SerializeToString(), sess_options=options, providers=_providers_for(device))
+    return ort.InferenceSession(proto.SerializeToString(), sess_options=options, providers=providers_for(device))
 
 
 def _ort_call(module: nn.Module, x: torch.Tensor, threads: int, device: str) -> Callable[[], Any]:
