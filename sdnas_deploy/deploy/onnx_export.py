@@ -162,7 +162,6 @@ def torch_logits(model: nn.Module, images: np.ndarray, batch: int = 64) -> np.nd
     return np.concatenate(chunks)
 
 
-_torch_logits = torch_logits  # old private name, kept for existing callers
 
 
 def verify_onnx(
@@ -178,18 +177,18 @@ def verify_onnx(
     session = open_session(onnx_path, "cpu")
     images = check_images(input_spec(session), images, str(onnx_path))
     onnx_logits = run_batched(session, images, batch)
-    torch_logits = _torch_logits(model, images, batch)
-    if onnx_logits.shape != torch_logits.shape:
+    reference = torch_logits(model, images, batch)
+    if onnx_logits.shape != reference.shape:
         raise VerificationError(
-            f"{onnx_path}: ONNX output shape {onnx_logits.shape} differs from PyTorch {torch_logits.shape}; "
+            f"{onnx_path}: ONNX output shape {onnx_logits.shape} differs from PyTorch {reference.shape}; "
             "export this same model again"
         )
-    diff = np.abs(onnx_logits.astype(np.float64) - torch_logits.astype(np.float64))
-    agreement = float(np.mean(onnx_logits.argmax(1) == torch_logits.argmax(1)))
+    diff = np.abs(onnx_logits.astype(np.float64) - reference.astype(np.float64))
+    agreement = float(np.mean(onnx_logits.argmax(1) == reference.argmax(1)))
     torch_acc = onnx_acc = None
     if labels is not None:
         labels = check_labels(labels, len(images), onnx_logits.shape[1])
-        torch_acc = topk_accuracy(torch_logits, labels, 1)
+        torch_acc = topk_accuracy(reference, labels, 1)
         onnx_acc = topk_accuracy(onnx_logits, labels, 1)
     max_diff = float(diff.max())
     return VerificationResult(
