@@ -242,7 +242,8 @@ def versions() -> dict[str, str | None]:
 
 
 def sidecar_fields(
-    shape: Sequence[int], dynamic_batch: bool, opset: int, genotype: Any, metadata: Mapping[str, Any] | None,
+    shape: Sequence[int], dynamic_batch: bool | list[int] | None, opset: int, genotype: Any,
+    metadata: Mapping[str, Any] | None,
     mean: Sequence[float] | None, std: Sequence[float] | None,
 ) -> dict[str, Any]:
     """The sidecar entries every ONNX artifact records, whatever its precision: IO, normalization, opset,

@@ -9,7 +9,6 @@ accuracy drop. A failed check leaves the files with ``"verified": false`` and ex
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from .onnx_export import (
     INPUT_NAME,
     MAX_OPSET,
     OUTPUT_NAME,
-    genotype_json,
+    sidecar_fields,
     check_input_shape,
     onnx_model_proto,
     versions,
@@ -232,17 +231,10 @@ def build_engine_file(
         "build_seconds": round(build_seconds, 3),
         "fingerprint": fingerprint,
         "onnx_sha256": hashlib.sha256(onnx_bytes).hexdigest(),
-        "opset": opset,
         "calibration": calibration,
-        "input": {"name": INPUT_NAME, "shape": list(shape), "dynamic_batch": list(dynamic_batch) if dynamic_batch else None,
-                  "dtype": "float32", "layout": "NCHW"},
+        **sidecar_fields(shape, list(dynamic_batch) if dynamic_batch else None, opset, genotype, metadata, mean, std),
         "output": {"name": output["name"] or OUTPUT_NAME, "shape": output["shape"]},
-        "normalization": {"mean": list(mean) if mean is not None else None,
-                          "std": list(std) if std is not None else None},
-        "genotype": genotype_json(genotype),
-        "metadata": dict(metadata or {}),
         "versions": {**versions(), "tensorrt": version},
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "verified": False,
         "verification": None,
     }
