@@ -8,6 +8,7 @@ profile → the images it is scored on → :func:`deploy.gates.run_check`.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,8 @@ def export_all(
                                  image_size=image_size)
     calib_source = config.calib_data or meta.dataset
 
-    def calib_images() -> Any:
+    @functools.cache
+    def calib_images() -> Any:  # loaded once, however many formats calibrate (onnx,trt at int8)
         from .deploy.calibration import load_calibration_images
 
         return load_calibration_images(calib_source, config.calib_count, meta.input_shape, mean=meta.mean,
