@@ -306,8 +306,11 @@ def run_check(
         if gates.min_accuracy is not None:
             rows.append(GateRow("accuracy top-1", ">=", gates.min_accuracy, top1, top1 >= gates.min_accuracy))
         if gates.max_accuracy_drop is not None:
-            device = gates.effective_device if gates.backend != "ort" else "cpu"
-            ref, source = _reference_accuracy(model_path, sidecar, images, labels, device, warnings)  # type: ignore[arg-type]
+            if gates.backend == "torch":  # the scored model *is* the PyTorch reference: no second run
+                ref, source = top1, f"PyTorch (the scored weights) on the same {accuracy['n']} images"
+            else:
+                device = gates.effective_device if gates.backend != "ort" else "cpu"
+                ref, source = _reference_accuracy(model_path, sidecar, images, labels, device, warnings)  # type: ignore[arg-type]
             drop = ref - top1
             accuracy.update(torch_reference=ref, torch_reference_source=source, torch_reference_drop=drop)
             rows.append(GateRow("accuracy drop", "<=", gates.max_accuracy_drop, drop, drop <= gates.max_accuracy_drop))
