@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sdnas_deploy.hw.geometry import NetworkGeometry  # noqa: E402
+from sdnas_deploy.spaces.darts.geometry import NetworkGeometry  # noqa: E402
 from sdnas_deploy.io_utils import atomic_write_json, load_json  # noqa: E402
 
 TARGET = "x86-cpu-ort"
@@ -61,7 +61,7 @@ def one_budget(budget: float | None, lut: str, out_root: str) -> dict:
     from sdnas_deploy.nas.searcher import run_search
     from sdnas_deploy.recipes import load_recipe
     from sdnas_deploy.resources import resolve_data_file
-    from sdnas_deploy.space.genotype import Genotype
+    from sdnas_deploy.spaces.darts.genotype import Genotype
     from sdnas_deploy.training.trainer import run_training
 
     recipe = load_recipe(resolve_data_file("search", "default"))

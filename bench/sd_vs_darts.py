@@ -38,7 +38,7 @@ def one_run(method: str, seed: int, out_root: str) -> dict:
     from sdnas_deploy.recipes import load_recipe
     from sdnas_deploy.resources import resolve_data_file
     from sdnas_deploy.nas.searcher import run_search
-    from sdnas_deploy.space.genotype import Genotype
+    from sdnas_deploy.spaces.darts.genotype import Genotype
     from sdnas_deploy.training.trainer import run_training
 
     recipe = load_recipe(resolve_data_file("search", "default"))

@@ -98,7 +98,7 @@ def export_all(
     job = ExportJob(
         model=model, out_dir=Path(out_dir), input_shape=tuple(meta.input_shape), images=images, labels=labels,
         calib_images=calib_images, calib_source=calib_source, genotype=meta.genotype, mean=meta.mean, std=meta.std,
-        metadata={"weights": str(weights), "dataset": meta.dataset, "setting": meta.setting,
+        metadata={"weights": str(weights), "space": meta.space, "dataset": meta.dataset, "setting": meta.setting,
                   "num_classes": meta.num_classes, "layers": meta.layers, "channels": meta.channels,
                   "trained_epochs": meta.epoch, "test_top1_torch": meta.test_top1},
     )

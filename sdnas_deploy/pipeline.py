@@ -32,7 +32,7 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
     from .deploy.profiler import profile_onnx
     from .exporting import check_model, export_weights
     from .nas.searcher import run_search
-    from .space.genotype import load_genotype
+    from .spaces import load_arch
     from .training.trainer import run_training
 
     out_dir = Path(out_dir)
@@ -51,10 +51,11 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
     timings["search_s"] = time.perf_counter() - t0
 
     t0 = stage("train")
-    genotype = load_genotype(search_dir / "genotype.json")
+    space, genotype = load_arch(search_dir / "genotype.json", recipe.search.space)
     train_dir = out_dir / "train"
     train_resume = resume and (train_dir / "checkpoint.pt").is_file()
-    train_report = run_training(genotype, recipe.train, train_dir, resume=train_resume, progress=progress)
+    train_report = run_training(genotype, recipe.train, train_dir, resume=train_resume, progress=progress,
+                                space=space)
     timings["train_s"] = time.perf_counter() - t0
 
     t0 = stage("export")
@@ -94,6 +95,7 @@ def build_summary(recipe: Recipe, out_dir: Path, search: dict, train: dict, side
         "run_dir": str(out_dir),
         "recipe": recipe.source,
         "search": {
+            "space": search.get("space"),
             "genotype": sfinal.get("genotype"),
             "supernet_val_acc": sfinal.get("supernet_val_acc"),
             "discretized_val_acc": sfinal.get("discretized_val_acc"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from .errors import BadInputError
 
@@ -41,10 +42,11 @@ def _candidates(run: Path, name: str) -> list[Path]:
 
 
 def resolve_genotype_path(arg: str) -> Path | str:
-    """A genotype JSON path, a run directory holding one, or a reference genotype name (returned as str)."""
-    from .space.genotype import REFERENCE_GENOTYPES
+    """An architecture JSON path, a run directory holding one, or a reference name of any space (returned as str)."""
+    from .spaces import reference_archs
 
-    if arg in REFERENCE_GENOTYPES:
+    references = reference_archs()
+    if arg in references:
         return arg
     path = Path(arg)
     if path.is_dir():
@@ -53,19 +55,24 @@ def resolve_genotype_path(arg: str) -> Path | str:
                 return cand
         raise BadInputError(f"{path}: no {GENOTYPE_FILE} in this run directory; run `sdnas search` first or pass a genotype file")
     if not path.exists():
-        known = ", ".join(sorted(REFERENCE_GENOTYPES))
-        raise BadInputError(f"genotype not found: {arg}; pass a genotype.json, a run directory, or one of: {known}")
+        known = ", ".join(sorted(references))
+        raise BadInputError(f"architecture not found: {arg}; pass a genotype.json, a run directory, or one of: {known}")
     return path
 
 
-def load_genotype_arg(arg: str):
-    """Load the Genotype named by a CLI argument (see :func:`resolve_genotype_path`)."""
-    from .space.genotype import REFERENCE_GENOTYPES, load_genotype
+def load_arch_arg(arg: str) -> tuple[Any, Any]:
+    """``(space, architecture)`` named by a CLI argument (see :func:`resolve_genotype_path`)."""
+    from .spaces import load_arch, reference_archs
 
     where = resolve_genotype_path(arg)
     if isinstance(where, str):
-        return REFERENCE_GENOTYPES[where]
-    return load_genotype(where)
+        return reference_archs()[where]
+    return load_arch(where)
+
+
+def load_genotype_arg(arg: str) -> Any:
+    """The architecture object named by a CLI argument (its space: :func:`load_arch_arg`)."""
+    return load_arch_arg(arg)[1]
 
 
 def resolve_weights_path(arg: str) -> Path:

@@ -9,7 +9,7 @@ from torch.func import functional_call
 
 from sdnas_deploy.nas.architect import Architect
 from sdnas_deploy.nas.distill import distill_loss
-from sdnas_deploy.space import SearchNetwork
+from sdnas_deploy.spaces.darts import SearchNetwork
 
 LR, MOMENTUM, WD = 0.05, 0.9, 3e-4
 

@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from sdnas_deploy.cli.main import app
-from sdnas_deploy.space.genotype import REFERENCE_GENOTYPES
+from sdnas_deploy.spaces.darts.genotype import REFERENCE_GENOTYPES
 from cli_checks import one_error_line
 
 runner = CliRunner()

@@ -32,8 +32,8 @@ def test_list_human_and_json() -> None:
     rows = json.loads(result.stdout)
     assert {row["target"] for row in rows} == set(TARGETS)
     cpu = next(row for row in rows if row["target"] == "x86-cpu-ort")
-    assert set(cpu["tables"]) == {"cifar", "mobile", "cifar fitted", "mobile fitted"}
-    assert cpu["tables"]["cifar fitted"]["method"] == "fitted"
+    assert set(cpu["tables"]) == {"darts/cifar", "darts/mobile", "darts/cifar fitted", "darts/mobile fitted"}
+    assert cpu["tables"]["darts/cifar fitted"]["method"] == "fitted"
     for info in cpu["tables"].values():
         assert info["file"].endswith(".json")
         if info["exists"] and "error" not in info:
@@ -75,13 +75,12 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
 
 def test_mobile_geometry_defaults_to_imagenet_classes() -> None:
     """`--setting mobile` without --num-classes describes the ImageNet mobile network (1000 classes)."""
-    from sdnas_deploy.cli.lut_cmds import _geometry
-    from sdnas_deploy.hw.targets import get_target
+    from sdnas_deploy.hw.targets import table_geometry
 
-    spec = get_target("x86-cpu-ort")
-    assert _geometry(spec, "mobile", None, None, None, 3, None).num_classes == 1000
-    assert _geometry(spec, "cifar", None, None, None, 3, None).num_classes == 10
-    assert _geometry(spec, "mobile", None, None, None, 3, 100).num_classes == 100
+    assert table_geometry("darts", "mobile").num_classes == 1000
+    assert table_geometry("darts", "cifar").num_classes == 10
+    assert table_geometry("darts", "mobile", num_classes=100).num_classes == 100
+    assert table_geometry("fbnet", "imagenet").num_classes == 1000 and table_geometry("fbnet", "small").input_size == 16
 
 
 def test_build_for_a_cuda_provider_target_exits_5() -> None:

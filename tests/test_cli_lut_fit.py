@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from sdnas_deploy.cli.lut_cmds import lut_app
 from sdnas_deploy.hw.build import build_fingerprint
-from sdnas_deploy.hw.geometry import NetworkGeometry, candidate_keys
+from sdnas_deploy.spaces.darts.geometry import NetworkGeometry, candidate_keys
 from sdnas_deploy.hw.lut import LatencyTable, load_table, save_table
 from sdnas_deploy.hw.whole import read_measurements_csv, read_measurements_meta
 

@@ -69,11 +69,11 @@ def test_json_out_and_extra_report_copy(demo_copy: Path, tmp_path: Path) -> None
 
 def test_compare_lut_with_a_table_file(demo_copy: Path, tmp_path: Path) -> None:
     from sdnas_deploy.deploy.lut_compare import model_description
-    from sdnas_deploy.hw.geometry import NetworkGeometry, network_keys
+    from sdnas_deploy.spaces.darts.geometry import NetworkGeometry, network_keys
     from sdnas_deploy.hw.lut import LatencyTable, save_table
 
-    genotype, fields, _ = model_description(demo_copy)
-    geometry = NetworkGeometry.from_dict(fields)
+    _, genotype, geometry, _ = model_description(demo_copy)
+    assert isinstance(geometry, NetworkGeometry)
     entries = {k: {"count": 3, "mean": 0.002, "std": 0.0, "p50": 0.002, "p90": 0.002}
                for k in network_keys(genotype, geometry)}
     fp = {"backend": "ort", "provider": "CPUExecutionProvider", "precision": "fp32", "batch": 1, "threads": 1,

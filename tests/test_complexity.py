@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from sdnas_deploy.errors import BadInputError
-from sdnas_deploy.nets import build_network
-from sdnas_deploy.nets.complexity import count_macs, count_parameters, inspect_network
-from sdnas_deploy.space.genotype import DARTS_V2
+from sdnas_deploy.spaces.darts.settings import build_network
+from sdnas_deploy.spaces.complexity import count_macs, count_parameters, inspect_network
+from sdnas_deploy.spaces.darts.genotype import DARTS_V2
 
 
 def _hook_macs(model: nn.Module, shape: tuple[int, ...]) -> int:
@@ -68,7 +68,7 @@ def test_darts_v2_cifar_setting_matches_published_size() -> None:
     info = inspect_network(DARTS_V2, "cifar", num_classes=10, in_channels=3, input_size=32)
     assert info["layers"] == 20 and info["channels"] == 36
     assert info["params_m"] == pytest.approx(3.3, rel=0.03)  # published: 3.3M
-    assert info["warnings"] == [] and info["skip_connects_normal"] == 2
+    assert info["warnings"] == [] and info["skip_count_normal"] == 2
 
 
 def test_darts_v2_mobile_setting_matches_published_size_and_budget() -> None:

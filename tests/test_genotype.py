@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from sdnas_deploy.errors import BadInputError
-from sdnas_deploy.space.genotype import (
+from sdnas_deploy.spaces.darts.genotype import (
     DARTS_V2, REFERENCE_GENOTYPES, Genotype, derive_genotype, from_arch_string, load_genotype,
     parse_genotype, save_genotype, skip_count, to_arch_string,
 )
-from sdnas_deploy.space.ops import PRIMITIVES
+from sdnas_deploy.spaces.darts.ops import PRIMITIVES
 
 
 def _valid() -> dict:
@@ -31,7 +31,9 @@ def test_json_form_matches_the_documented_layout() -> None:
 def test_json_round_trip_through_a_file(tmp_path: Path) -> None:
     path = save_genotype(tmp_path / "g.json", DARTS_V2)
     assert load_genotype(path) == DARTS_V2
-    assert Genotype.from_dict(json.loads(path.read_text())) == DARTS_V2
+    data = json.loads(path.read_text())
+    assert data.pop("space") == "darts", "saved architecture JSON names its space"
+    assert Genotype.from_dict(data) == DARTS_V2
     assert list(tmp_path.iterdir()) == [path], "atomic write leaves no temp file"
 
 

@@ -12,7 +12,7 @@ import pytest
 from sdnas_deploy.errors import BadInputError, UnsupportedEnvironmentError
 from sdnas_deploy.hw import build as build_mod
 from sdnas_deploy.hw.build import SAVE_EVERY, build_table
-from sdnas_deploy.hw.geometry import NetworkGeometry, candidate_keys
+from sdnas_deploy.spaces.darts.geometry import NetworkGeometry, candidate_keys
 from sdnas_deploy.hw.lut import REQUIRED_FINGERPRINT, load_table
 
 TINY = NetworkGeometry.from_setting("cifar", input_size=8, layers=3, channels=4, in_channels=1, num_classes=3)

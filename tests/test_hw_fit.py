@@ -11,9 +11,9 @@ import pytest
 from sdnas_deploy.errors import BadInputError
 from sdnas_deploy.hw.build import build_fingerprint
 from sdnas_deploy.hw.fit import cross_validate, design_matrix, fit_table, nnls_ridge, row_genotypes
-from sdnas_deploy.hw.geometry import NetworkGeometry, candidate_keys, random_genotype
+from sdnas_deploy.spaces.darts.geometry import NetworkGeometry, candidate_keys, random_genotype
 from sdnas_deploy.hw.lut import LatencyTable, load_table, predict_latency, save_table
-from sdnas_deploy.space.genotype import to_arch_string
+from sdnas_deploy.spaces.darts.genotype import to_arch_string
 
 GEOM = NetworkGeometry.from_setting("cifar", input_size=16, layers=5, channels=8, in_channels=1)
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from sdnas_deploy.errors import BadInputError
-from sdnas_deploy.hw.geometry import NetworkGeometry, candidate_keys, network_keys, parse_key
+from sdnas_deploy.spaces.darts.geometry import NetworkGeometry, candidate_keys, network_keys, parse_key
 from sdnas_deploy.hw.lut import LUT_SCHEMA, LatencyTable, load_table, predict_latency, save_table
-from sdnas_deploy.space.genotype import DARTS_V2
+from sdnas_deploy.spaces.darts.genotype import DARTS_V2
 
 GEOMETRY = NetworkGeometry("cifar", layers=5, channels=8, input_size=16, in_channels=1, num_classes=10)
 FINGERPRINT = {"cpu_model": "test cpu", "backend": "ort", "provider": "CPUExecutionProvider", "precision": "fp32",
@@ -112,7 +112,7 @@ def test_lookup_and_missing_key() -> None:
     with pytest.raises(BadInputError) as info:
         table.lookup(missing)
     message = info.value.message
-    assert missing in message and "sdnas lut build --target x86-cpu-ort --setting cifar --backend ort" in message
+    assert missing in message and "sdnas lut build --target x86-cpu-ort --space darts --setting cifar --backend ort" in message
 
 
 def test_check_geometry() -> None:

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from sdnas_deploy.errors import BadInputError, UnsupportedEnvironmentError
-from sdnas_deploy.hw.geometry import NetworkGeometry, candidate_keys, parse_key
-from sdnas_deploy.hw.measure import build_op, drop_outliers, session_overhead_ms, time_module
-from sdnas_deploy.space.ops import OPS
+from sdnas_deploy.spaces.darts.geometry import NetworkGeometry, candidate_keys, parse_key
+from sdnas_deploy.hw.measure import drop_outliers, session_overhead_ms, time_module
+from sdnas_deploy.spaces.darts.build_op import build_op
+from sdnas_deploy.spaces.darts.ops import OPS
 
 SMALL_CIFAR = NetworkGeometry.from_setting("cifar", input_size=16, layers=5, channels=8, in_channels=1, num_classes=10)
 SMALL_MOBILE = NetworkGeometry.from_setting("mobile", input_size=32, layers=4, channels=8, in_channels=3, num_classes=7)

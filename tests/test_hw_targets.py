@@ -14,7 +14,7 @@ from sdnas_deploy.hw.targets import TARGETS, Target, build_command, get_target, 
 def test_shipped_targets() -> None:
     cpu = TARGETS["x86-cpu-ort"]
     assert (cpu.backend, cpu.precision) == ("ort", "fp32")
-    assert set(cpu.table_files) == {"cifar", "mobile"} and cpu.default_input == {"cifar": 32, "mobile": 224}
+    assert set(cpu.table_files) == {"darts/cifar", "darts/mobile"}
     assert (TARGETS["jetson-orin"].backend, TARGETS["jetson-orin"].precision) == ("trt", "fp16")
     assert TARGETS["jetson-orin"].table_files == {} and TARGETS["x86-cuda-ort"].table_files == {}
     assert all(name == t.name for name, t in TARGETS.items())
@@ -23,7 +23,7 @@ def test_shipped_targets() -> None:
 def test_target_without_table_gives_build_command() -> None:
     with pytest.raises(BadInputError) as info:
         resolve_table("jetson-orin", "mobile")
-    assert "`sdnas lut build --target jetson-orin --setting mobile --backend trt`" in info.value.message
+    assert "`sdnas lut build --target jetson-orin --space darts --setting mobile --backend trt`" in info.value.message
     assert "\n" not in info.value.message
 
 
@@ -31,8 +31,8 @@ def test_missing_table_file_gives_build_command(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(targets, "data_dir", lambda kind: tmp_path)
     with pytest.raises(BadInputError) as info:
         resolve_table("x86-cpu-ort", "cifar")
-    assert "sdnas lut build --target x86-cpu-ort --setting cifar --backend ort" in info.value.message
-    (tmp_path / TARGETS["x86-cpu-ort"].table_files["cifar"]).write_text("{}")
+    assert "sdnas lut build --target x86-cpu-ort --space darts --setting cifar --backend ort" in info.value.message
+    (tmp_path / TARGETS["x86-cpu-ort"].table_files["darts/cifar"]).write_text("{}")
     assert resolve_table("x86-cpu-ort", "cifar", "microbenchmark") == tmp_path / "x86-cpu-ort_cifar.json"
 
 
@@ -44,7 +44,7 @@ def test_unknown_target_suggests_closest() -> None:
 
 
 def test_build_command_and_duplicate_registration() -> None:
-    expected = "sdnas lut build --target x86-cuda-ort --setting cifar --backend ort"
+    expected = "sdnas lut build --target x86-cuda-ort --space darts --setting cifar --backend ort"
     assert build_command("x86-cuda-ort", "cifar") == expected
     with pytest.raises(ValueError, match="duplicate"):
         targets.register_target(Target(name="x86-cpu-ort"))
@@ -70,7 +70,7 @@ def test_table_kinds_prefer_the_shipped_fitted_table(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(targets, "data_dir", lambda kind: tmp_path)
     (tmp_path / "x86-cpu-ort_cifar.json").write_text("{}")
     assert resolve_table("x86-cpu-ort", "cifar", "auto") == tmp_path / "x86-cpu-ort_cifar.json"
-    with pytest.raises(BadInputError, match="sdnas lut measure --target x86-cpu-ort --setting cifar"):
+    with pytest.raises(BadInputError, match="sdnas lut measure --target x86-cpu-ort --space darts --setting cifar"):
         resolve_table("x86-cpu-ort", "cifar", "fitted")
     with pytest.raises(BadInputError, match="table kind 'fited' is unknown"):
         resolve_table("x86-cpu-ort", "cifar", "fited")

@@ -9,10 +9,10 @@ import pytest
 
 from sdnas_deploy.errors import BadInputError
 from sdnas_deploy.hw.build import build_fingerprint
-from sdnas_deploy.hw.geometry import NetworkGeometry, candidate_keys, random_genotype
+from sdnas_deploy.spaces.darts.geometry import NetworkGeometry, candidate_keys, random_genotype
 from sdnas_deploy.hw.lut import LatencyTable, predict_latency
 from sdnas_deploy.hw.validate import compare, scatter_png, status_line, validate_table
-from sdnas_deploy.space.genotype import to_arch_string
+from sdnas_deploy.spaces.darts.genotype import to_arch_string
 
 
 def test_compare_hand_made() -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from sdnas_deploy.errors import BadInputError
-from sdnas_deploy.hw.geometry import NetworkGeometry
+from sdnas_deploy.spaces.darts.geometry import NetworkGeometry
 from sdnas_deploy.hw.whole import (
     genotypes_of, measure_many, measure_network, read_measurements_csv, read_measurements_meta,
     sample_architectures, write_measurements_csv,
 )
-from sdnas_deploy.space.genotype import DARTS_V2, to_arch_string
+from sdnas_deploy.spaces.darts.genotype import DARTS_V2, to_arch_string
 
 GEOMETRY = NetworkGeometry("cifar", layers=5, channels=8, input_size=16, in_channels=1, num_classes=10)
 ARCH = to_arch_string(DARTS_V2)

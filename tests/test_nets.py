@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from sdnas_deploy.errors import BadInputError
-from sdnas_deploy.nets import SETTINGS, Cell, NetworkCIFAR, NetworkMobile, build_network, get_setting
-from sdnas_deploy.nets.builder import resolve_input_size
-from sdnas_deploy.space.genotype import DARTS_V1, DARTS_V2, Genotype
+from sdnas_deploy.spaces.darts.network import Cell, NetworkCIFAR, NetworkMobile
+from sdnas_deploy.spaces.darts.settings import SETTINGS, build_network, get_setting
+from sdnas_deploy.spaces.darts.settings import resolve_input_size
+from sdnas_deploy.spaces.darts.genotype import DARTS_V1, DARTS_V2, Genotype
 
 
 def _cifar(auxiliary: bool = True, genotype: Genotype = DARTS_V2) -> NetworkCIFAR:

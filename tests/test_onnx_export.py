@@ -191,10 +191,10 @@ def test_corrupt_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_darts_network_exports_and_verifies(tmp_path: Path) -> None:
-    if importlib.util.find_spec("sdnas_deploy.nets.builder") is None:
-        pytest.skip("sdnas_deploy.nets.builder not available")
-    from sdnas_deploy.nets.builder import build_network
-    from sdnas_deploy.space.genotype import REFERENCE_GENOTYPES
+    if importlib.util.find_spec("sdnas_deploy.spaces.darts.settings") is None:
+        pytest.skip("sdnas_deploy.spaces.darts.settings not available")
+    from sdnas_deploy.spaces.darts.settings import build_network
+    from sdnas_deploy.spaces.darts.genotype import REFERENCE_GENOTYPES
 
     if "darts_v2" not in REFERENCE_GENOTYPES:
         pytest.skip("darts_v2 reference genotype not available")

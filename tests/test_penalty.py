@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 
 from sdnas_deploy.cli.main import app
 from sdnas_deploy.errors import BadInputError
-from sdnas_deploy.hw.expected import CostModel
+from sdnas_deploy.spaces.darts.expected import CostModel
 from sdnas_deploy.nas.architect import Architect
 from sdnas_deploy.nas.config import SearchConfig
 from sdnas_deploy.nas.penalty import LatencyPenalty, combined
 from sdnas_deploy.nas.searcher import run_search
-from sdnas_deploy.space import PRIMITIVES, SearchNetwork
+from sdnas_deploy.spaces.darts import PRIMITIVES, SearchNetwork
 
 COSTLY = PRIMITIVES.index("sep_conv_5x5")
 
@@ -28,22 +28,25 @@ def _model(cost: float = 7.0, fixed: float = 1.0, unit: str = "ms") -> CostModel
     return CostModel(normal=normal, reduce=torch.zeros(14, len(PRIMITIVES)), fixed=fixed, unit=unit)
 
 
-def _alphas() -> tuple[torch.Tensor, torch.Tensor]:
-    return (torch.zeros(14, len(PRIMITIVES), requires_grad=True),
-            torch.zeros(14, len(PRIMITIVES), requires_grad=True))
+LABELS = ("normal", "reduce")
+
+
+def _alphas() -> dict[str, torch.Tensor]:
+    return {label: torch.zeros(14, len(PRIMITIVES), requires_grad=True) for label in LABELS}
 
 
 def _value_and_grads(p: LatencyPenalty, ce: float = 2.0, epoch: int = 0):
     ce_t = torch.tensor(ce, requires_grad=True)
-    a_n, a_r = _alphas()
-    loss = p.loss(ce_t, a_n, a_r, epoch)
+    alphas = _alphas()
+    a_n = alphas["normal"]
+    loss = p.loss(ce_t, alphas, epoch)
     g_ce, g_n = torch.autograd.grad(loss, (ce_t, a_n), allow_unused=True)
     return float(loss.detach()), g_ce, g_n
 
 
 def test_expected_cost_of_hand_made_model_is_nine() -> None:
     p = LatencyPenalty("add", _model(), budget=6.0)
-    assert float(p.expected(*_alphas()).detach()) == pytest.approx(9.0)
+    assert float(p.expected(_alphas()).detach()) == pytest.approx(9.0)
 
 
 def test_add_form_value_and_gradient() -> None:
@@ -77,12 +80,12 @@ def test_budget_form_is_zero_below_the_budget() -> None:
 def test_warmup_returns_ce_unchanged_and_combined_sums() -> None:
     p = LatencyPenalty("budget", _model(), budget=6.0, weight=0.5, warmup_epochs=2)
     ce = torch.tensor(2.0)
-    assert p.loss(ce, *_alphas(), epoch=1) is ce
-    assert float(p.loss(ce, *_alphas(), epoch=2).detach()) == pytest.approx(2.25)
+    assert p.loss(ce, _alphas(), epoch=1) is ce
+    assert float(p.loss(ce, _alphas(), epoch=2).detach()) == pytest.approx(2.25)
     flops = LatencyPenalty("add", _model(unit="MMAC"), budget=3.0, weight=1.0)
-    assert combined([p], epoch=0) is None
-    hook = combined([p, flops], epoch=2)
-    assert float(hook(ce, _alphas()).detach()) == pytest.approx(2.0 + 0.25 + 2.0)
+    assert combined([p], epoch=0, labels=LABELS) is None
+    hook = combined([p, flops], epoch=2, labels=LABELS)
+    assert float(hook(ce, list(_alphas().values())).detach()) == pytest.approx(2.0 + 0.25 + 2.0)
     assert "budget" in p.describe() and "6 ms" in p.describe() and "FLOPs" in flops.describe()
     with pytest.raises(BadInputError, match="add, mul, budget"):
         LatencyPenalty("log", _model(), budget=1.0)
@@ -102,7 +105,7 @@ def test_architect_adds_exactly_the_penalty_gradient(unrolled: bool) -> None:
     opt = torch.optim.SGD(model.weight_parameters(), lr=0.05, momentum=0.9)
     architect = Architect(model, 3e-4, (0.5, 0.999), 1e-3, unrolled=unrolled)
     penalty = LatencyPenalty("add", _model(), budget=6.0, weight=0.1)
-    hook = combined([penalty], epoch=0)
+    hook = combined([penalty], epoch=0, labels=LABELS)
 
     def gradient(h):
         if unrolled:
@@ -111,7 +114,7 @@ def test_architect_adds_exactly_the_penalty_gradient(unrolled: bool) -> None:
 
     plain, with_penalty = gradient(None), gradient(hook)
     alphas = [a.detach().clone().requires_grad_(True) for a in model.arch_parameters()]
-    expected = torch.autograd.grad(0.1 * penalty.expected(*alphas) / 6.0, alphas)
+    expected = torch.autograd.grad(0.1 * penalty.expected(dict(zip(LABELS, alphas))) / 6.0, alphas)
     for p0, p1, e in zip(plain, with_penalty, expected):
         assert torch.allclose(p1 - p0, e, atol=1e-5)
     assert expected[0].abs().sum() > 0

@@ -232,9 +232,9 @@ def test_compare_with_the_shipped_table(tmp_path: Path) -> None:
     from sdnas_deploy.hw.targets import resolve_table
 
     model = _sidecar_like_demo(tmp_path, layers=20, channels=36, input_shape=[1, 3, 32, 32])
-    genotype, fields, _ = model_description(model)
-    assert fields == {"setting": "cifar", "layers": 20, "channels": 36, "input_size": 32, "in_channels": 3,
-                      "num_classes": 10}
+    space, genotype, geometry, _ = model_description(model)
+    assert space.name == "darts" and geometry.to_dict() == {"setting": "cifar", "layers": 20, "channels": 36,
+                                                            "input_size": 32, "in_channels": 3, "num_classes": 10}
     expected = predict_latency(load_table(resolve_table("x86-cpu-ort", "cifar")), genotype)
     prediction = predict_for_model(model, "x86-cpu-ort")
     assert prediction["predicted_ms"] == pytest.approx(expected) and expected > 0
@@ -245,11 +245,11 @@ def test_compare_with_the_shipped_table(tmp_path: Path) -> None:
 
 
 def test_compare_with_a_small_table_checks_the_arithmetic(tmp_path: Path) -> None:
-    from sdnas_deploy.hw.geometry import NetworkGeometry, network_keys
+    from sdnas_deploy.spaces.darts.geometry import NetworkGeometry, network_keys
     from sdnas_deploy.hw.lut import LatencyTable, save_table
 
-    genotype, fields, _ = model_description(DEMO / "model.onnx")
-    geometry = NetworkGeometry.from_dict(fields)
+    _, genotype, geometry, _ = model_description(DEMO / "model.onnx")
+    assert isinstance(geometry, NetworkGeometry)
     keys = network_keys(genotype, geometry)
     entries = {k: {"count": 5, "mean": 0.01 * (i + 1), "std": 0.0, "p50": 0.01 * (i + 1), "p90": 0.01 * (i + 1)}
                for i, k in enumerate(sorted(keys))}
@@ -288,9 +288,9 @@ def test_compare_errors(tmp_path: Path) -> None:
 
 
 def test_description_from_weights_matches_sidecar() -> None:
-    g_onnx, f_onnx, _ = model_description(DEMO / "model.onnx")
-    g_w, f_w, _ = model_description(DEMO / "model.safetensors")
-    assert g_onnx == g_w and f_onnx == f_w
+    s_onnx, g_onnx, f_onnx, _ = model_description(DEMO / "model.onnx")
+    s_w, g_w, f_w, _ = model_description(DEMO / "model.safetensors")
+    assert s_onnx is s_w and g_onnx == g_w and f_onnx == f_w
 
 
 def test_condition_warnings() -> None:

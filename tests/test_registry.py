@@ -57,7 +57,7 @@ def test_lookup_unknown_without_close_match() -> None:
 
 
 def test_lookup_in_a_project_registry() -> None:
-    from sdnas_deploy.space.ops import OPS, PRIMITIVES
+    from sdnas_deploy.spaces.darts.ops import OPS, PRIMITIVES
 
     assert set(OPS) == set(PRIMITIVES)
     assert lookup(OPS, "skip_connect", "operation") is OPS["skip_connect"]

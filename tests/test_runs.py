@@ -13,7 +13,7 @@ import torch
 from sdnas_deploy.errors import BadInputError
 from sdnas_deploy.io_utils import atomic_save_safetensors
 from sdnas_deploy.runs import load_genotype_arg, new_run_dir, resolve_genotype_path, resolve_weights_path
-from sdnas_deploy.space.genotype import REFERENCE_GENOTYPES, save_genotype
+from sdnas_deploy.spaces.darts.genotype import REFERENCE_GENOTYPES, save_genotype
 
 
 def _weights(path: Path) -> Path:
@@ -90,7 +90,7 @@ def test_missing_genotype_path_lists_references(tmp_path: Path) -> None:
         resolve_genotype_path(str(tmp_path / "nope.json"))
     msg = str(exc.value)
     assert exc.value.exit_code == 2 and "\n" not in msg
-    assert "genotype not found" in msg and "darts_v1, darts_v2" in msg
+    assert "architecture not found" in msg and "darts_v1, darts_v2" in msg
 
 
 def test_directory_without_genotype(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from sdnas_deploy.nas import searcher
 from sdnas_deploy.nas.config import SearchConfig, load_search_config
 from sdnas_deploy.nas.searcher import run_search
 from sdnas_deploy.resources import data_dir
-from sdnas_deploy.space import PRIMITIVES, load_genotype
+from sdnas_deploy.spaces.darts import PRIMITIVES, load_genotype
 
 RUN_FILES = ("config.json", "genotype.json", "alpha_history.json", "report.json", "checkpoint.pt")
 
@@ -49,7 +49,7 @@ def test_sd_search_end_to_end_writes_valid_run(tmp_path: Path) -> None:
     for name in ("config.json", "report.json", "alpha_history.json"):
         json.loads((tmp_path / name).read_text())  # standard JSON (no NaN)
     genotype = load_genotype(tmp_path / "genotype.json")
-    assert genotype.to_dict() == report["final"]["genotype"]
+    assert {"space": "darts", **genotype.to_dict()} == report["final"]["genotype"]
     assert json.loads((tmp_path / "report.json").read_text())["status"] == "complete"
     assert [e["epoch"] for e in report["epochs"]] == [1, 2]
     final = report["final"]
@@ -136,7 +136,7 @@ def test_recipe_reads_only_search_section_and_rejects_unknown_keys(tmp_path: Pat
     recipe = tmp_path / "r.yaml"
     recipe.write_text("search:\n  layers: 4\n  arch_betas: [0.6, 0.99]\ntrain:\n  whatever: 1\nexport: {}\n")
     config = load_search_config(recipe)
-    assert config.layers == 4 and config.arch_betas == (0.6, 0.99) and config.channels == 16
+    assert config.layers == 4 and config.arch_betas == (0.6, 0.99) and config.channels is None
     recipe.write_text("search:\n  layers: 4\n  teacher_intervall: 10\n")
     with pytest.raises(BadInputError, match="teacher_intervall.*did you mean 'teacher_interval'"):
         load_search_config(recipe)

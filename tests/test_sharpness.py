@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sdnas_deploy.nas.sharpness import dominant_eigenvalue, hessian_vector_product
-from sdnas_deploy.space import SearchNetwork
+from sdnas_deploy.spaces.darts import SearchNetwork
 
 
 def _spd_with_spectrum(eigenvalues: list[float], seed: int) -> torch.Tensor:

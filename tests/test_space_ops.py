@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sdnas_deploy.space.ops import (
+from sdnas_deploy.spaces.darts.ops import (
     OPS, PRIMITIVES, FactorizedReduce, Identity, ReLUConvBN, SepConv, Zero, drop_path,
 )
 

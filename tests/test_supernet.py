@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from sdnas_deploy.errors import BadInputError
-from sdnas_deploy.space import SPACES, get_space
-from sdnas_deploy.space.genotype import DARTS_V2, derive_genotype, edge_index, skip_count
-from sdnas_deploy.space.ops import PRIMITIVES
-from sdnas_deploy.space.supernet import MixedOp, SearchCell, SearchNetwork, discretized_weights
+from sdnas_deploy.spaces import SPACES, get_space
+from sdnas_deploy.spaces.darts.genotype import DARTS_V2, derive_genotype, edge_index, skip_count
+from sdnas_deploy.spaces.darts.ops import PRIMITIVES
+from sdnas_deploy.spaces.darts.supernet import MixedOp, SearchCell, SearchNetwork, discretized_weights
 
 
 def _tiny(layers: int = 3) -> SearchNetwork:
@@ -90,7 +90,8 @@ def test_genotype_follows_softmax_of_alphas() -> None:
 
 
 def test_discretized_weights_mark_exactly_the_derived_edges() -> None:
-    normal, reduce = discretized_weights(DARTS_V2)
+    masks = discretized_weights(DARTS_V2)
+    normal, reduce = masks["normal"], masks["reduce"]
     for mask, entries in ((normal, DARTS_V2.normal), (reduce, DARTS_V2.reduce)):
         assert mask.shape == (14, 8) and int(mask.sum()) == 8
         for k, (op, index) in enumerate(entries):
@@ -104,8 +105,7 @@ def test_discretized_weights_mark_exactly_the_derived_edges() -> None:
 
 def test_discretized_forward_only_uses_the_derived_ops() -> None:
     net = _tiny(layers=2)
-    normal, reduce = discretized_weights(DARTS_V2)
-    logits = net(torch.randn(2, 1, 8, 8), weights_normal=normal, weights_reduce=reduce)
+    logits = net(torch.randn(2, 1, 8, 8), discretized_weights(DARTS_V2))
     logits.sum().backward()
     cell = net.cells[0]  # layers=2: cell 0 is a reduction cell
     assert cell.reduction
@@ -122,8 +122,10 @@ def test_discretized_forward_only_uses_the_derived_ops() -> None:
 
 def test_weight_override_must_have_alpha_shape() -> None:
     net = _tiny()
-    with pytest.raises(ValueError, match="weights_normal"):
-        net(torch.randn(1, 1, 8, 8), weights_normal=torch.zeros(14, 7))
+    with pytest.raises(ValueError, match="normal"):
+        net(torch.randn(1, 1, 8, 8), {"normal": torch.zeros(14, 7)})
+    with pytest.raises(ValueError, match="unknown architecture label"):
+        net(torch.randn(1, 1, 8, 8), {"normals": torch.zeros(14, 8)})
 
 
 def test_bad_constructor_arguments() -> None:
@@ -135,10 +137,11 @@ def test_bad_constructor_arguments() -> None:
 
 def test_space_registry() -> None:
     spec = get_space("darts")
-    assert SPACES["darts"] is spec and spec.primitives == tuple(PRIMITIVES)
-    net = spec.build_supernet(C=2, num_classes=2, layers=1, in_channels=1)
-    assert isinstance(net, SearchNetwork)
-    derived = spec.derive(*spec.discretize(DARTS_V2))
+    assert SPACES["darts"] is spec and spec.name == "darts"
+    net = spec.build_supernet(spec.search_geometry(8, 1, 2, layers=2, channels=2))
+    assert isinstance(net, SearchNetwork) and net.arch_labels() == ("normal", "reduce")
+    masks = spec.discretize(DARTS_V2, net)
+    derived = derive_genotype(masks["normal"], masks["reduce"])
     assert skip_count(derived, "normal") == skip_count(DARTS_V2, "normal") == 2
     with pytest.raises(BadInputError, match="did you mean 'darts'"):
         get_space("dart")

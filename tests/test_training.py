@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 from sdnas_deploy.checkpoint import load_checkpoint
 from sdnas_deploy.config_utils import from_mapping
 from sdnas_deploy.errors import BadInputError
-from sdnas_deploy.nets.builder import SETTINGS, build_network
-from sdnas_deploy.space.genotype import REFERENCE_GENOTYPES, load_genotype
+from sdnas_deploy.spaces.darts.settings import SETTINGS, build_network
+from sdnas_deploy.spaces.darts.genotype import REFERENCE_GENOTYPES, load_genotype
 from sdnas_deploy.training import TrainConfig, load_network, load_train_config, resolve, run_training
 from sdnas_deploy.training.schedule import drop_path_at, make_scheduler
 from sdnas_deploy.training.trainer import _correct_topk

@@ -113,7 +113,7 @@ def test_prepare_onnx_strong_era_bakes_fp16_and_int8(tmp_path) -> None:
 def _demo_model() -> nn.Module:
     """The committed, trained digits demo network (auxiliary head dropped), on the GPU."""
     from sdnas_deploy.io_utils import load_json, load_safetensors
-    from sdnas_deploy.nets.builder import build_network
+    from sdnas_deploy.spaces.darts.settings import build_network
 
     meta = load_json(DEMO / "model.json")
     info = meta["metadata"]

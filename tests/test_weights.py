@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 from sdnas_deploy.errors import BadInputError
-from sdnas_deploy.nets.builder import build_network
-from sdnas_deploy.space.genotype import REFERENCE_GENOTYPES
+from sdnas_deploy.spaces.darts.settings import build_network
+from sdnas_deploy.spaces.darts.genotype import REFERENCE_GENOTYPES
 from sdnas_deploy.training.weights import META_KEY, NetworkMeta, load_network, read_weights, save_weights
 
 GENOTYPE = REFERENCE_GENOTYPES["darts_v2"]

@@ -1,4 +1,4 @@
-"""`sdnas inspect`: parameters and multiply-adds of the network a genotype would build."""
+"""`sdnas inspect`: parameters and multiply-adds of the network an architecture would build (any space)."""
 
 from __future__ import annotations
 
@@ -11,29 +11,30 @@ from .common import cli_errors, print_json, print_table
 
 @cli_errors
 def inspect(
-    genotype: str = typer.Argument(..., help="genotype.json, a run directory, or a reference name (darts_v2)."),
-    setting: str = typer.Option("cifar", help="cifar or mobile."),
-    layers: Optional[int] = typer.Option(None),
-    channels: Optional[int] = typer.Option(None),
-    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Default: 10 (cifar) / 1000 (mobile)."),
+    genotype: str = typer.Argument(..., help="genotype.json, a run directory, or a reference name (darts_v2, fbnet_b)."),
+    setting: Optional[str] = typer.Option(None, help="The space's setting (darts: cifar, mobile; fbnet/proxyless: "
+                                          "imagenet, cifar, small); default: the space's."),
+    layers: Optional[int] = typer.Option(None, help="darts only."),
+    channels: Optional[int] = typer.Option(None, help="darts only."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Default: 1000 at 224 px, else 10."),
     in_channels: int = typer.Option(3, "--in-channels"),
-    input_size: Optional[int] = typer.Option(None, "--input-size", help="Default: 32 (cifar) / 224 (mobile)."),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="Default: the setting's (else 32)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Print parameters (aux head excluded) and multiply-adds counted the DARTS way, plus fvcore's FLOPs."""
-    from ..nets.complexity import inspect_network
-    from ..runs import load_genotype_arg
+    """Print parameters (aux head excluded) and conv + linear multiply-adds, plus fvcore's FLOPs."""
+    from ..hw.targets import table_geometry
+    from ..runs import load_arch_arg
+    from ..spaces.complexity import inspect_network
 
-    geno = load_genotype_arg(genotype)
-    mobile = setting == "mobile"
-    info = inspect_network(
-        geno, setting, num_classes=num_classes or (1000 if mobile else 10), in_channels=in_channels,
-        input_size=input_size or (224 if mobile else 32), layers=layers, channels=channels,
-    )
+    space, arch = load_arch_arg(genotype)
+    geometry = table_geometry(space.name, setting or space.default_setting, layers, channels, input_size,
+                              in_channels, num_classes)
+    info = inspect_network(arch, geometry.setting, num_classes=geometry.num_classes, in_channels=in_channels,
+                           input_size=geometry.input_size, layers=layers, channels=channels, space=space)
     if json_out:
         print_json(info)
         return
     rows = [(k, v) for k, v in info.items() if k != "warnings" and not isinstance(v, (dict, list))]
-    print_table(f"network: {genotype} ({setting})", rows)
+    print_table(f"network: {genotype} ({space.name}, {info['setting']})", rows)
     for warning in info.get("warnings", []):
         typer.echo(f"warning: {warning}", err=True)

@@ -43,10 +43,11 @@ def list_targets() -> list[dict[str, Any]]:
         target = TARGETS[name]
         tables = {}
         for kind, files in (("microbenchmark", target.table_files), ("fitted", target.fitted_files)):
-            for setting in sorted(files):
-                path = table_path(target, setting, kind)
+            for slot in sorted(files):
+                space, _, setting = slot.partition("/")
+                path = table_path(target, setting, kind, space)
                 assert path is not None
-                tables[setting if kind == "microbenchmark" else f"{setting} fitted"] = _table_info(path)
+                tables[slot if kind == "microbenchmark" else f"{slot} fitted"] = _table_info(path)
         rows.append({"target": name, "backend": target.backend, "precision": target.precision,
                      "description": target.description, "tables": tables})
     return rows
@@ -64,7 +65,7 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Machine-readab
         typer.echo(f"{row['target']}  ({row['backend']}, {row['precision']}) {row['description']}")
         if not row["tables"]:
             typer.echo(f"    no table shipped: measure one on the device with "
-                       f"`sdnas lut build --target {row['target']} --setting cifar --backend {row['backend']}`")
+                       f"`sdnas lut build --target {row['target']} --space darts --setting cifar --backend {row['backend']}`")
         for setting, info in row["tables"].items():
             if not info["exists"]:
                 typer.echo(f"    {setting}: no table ({Path(info['file']).name} not built)")
@@ -75,19 +76,21 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Machine-readab
                            f"{info['cpu']}  {info['runtime']}")
 
 
-def default_out(target: Any, setting: str) -> Path:
-    """The target's table file for ``setting`` in latency_tables/ (``<target>_<setting>.json`` if it names none)."""
+def default_out(target: Any, setting: str, space: str = "darts") -> Path:
+    """The target's table file for ``space``/``setting`` in latency_tables/ (else ``<target>_<space>_<setting>.json``)."""
     from ..hw.targets import table_path
     from ..resources import data_dir
 
-    return table_path(target, setting) or data_dir("latency_tables") / f"{target.name}_{setting}.json"
+    return (table_path(target, setting, space=space)
+            or data_dir("latency_tables") / f"{target.name}_{space}_{setting}.json")
 
 
 @lut_app.command("build")
 @cli_errors
 def build_cmd(
     target: str = typer.Option(..., "--target", help="Target name (see `sdnas lut list`)."),
-    setting: str = typer.Option(..., "--setting", help="cifar or mobile."),
+    space: str = typer.Option("darts", "--space", help="Search space whose keys the table holds (darts, fbnet, proxyless)."),
+    setting: str = typer.Option(..., "--setting", help="The space's deployment setting (darts: cifar, mobile; fbnet/proxyless: imagenet, cifar, small)."),
     backend: str = typer.Option(..., "--backend", help="ort, torch or trt."),
     layers: Optional[int] = typer.Option(None, "--layers", help="Cells (default: the setting's)."),
     channels: Optional[int] = typer.Option(None, "--channels", help="Initial channels (default: the setting's)."),
@@ -105,7 +108,7 @@ def build_cmd(
     from ..errors import BadInputError
     from ..hw.build import build_table
     from ..hw.measure import check_backend
-    from ..hw.targets import require_measurable
+    from ..hw.targets import require_measurable, table_geometry
 
     spec = require_measurable(target)
     check_backend(backend)  # unknown → exit 2; trt → exit 5 where TensorRT is absent
@@ -114,12 +117,12 @@ def build_cmd(
             f"--backend {backend} differs from target {target!r}'s {spec.backend}; its shipped table must be measured "
             f"with --backend {spec.backend}, or pass --out FILE for an experimental table"
         )
-    geometry = _geometry(spec, setting, layers, channels, input_size, in_channels, num_classes)
-    path = out or default_out(spec, setting)
+    geometry = table_geometry(space, setting, layers, channels, input_size, in_channels, num_classes)
+    path = out or default_out(spec, setting, space)
     table = build_table(target, geometry, backend=backend, repeats=repeats, warmup=warmup, threads=threads,
                         out_path=path, resume=resume, progress=not json_out, device=spec.device,
-                        precision=spec.precision if backend == spec.backend else "fp32")
-    summary = {"target": target, "file": str(path), "entries": len(table.entries), "overhead_ms": table.overhead_ms,
+                        precision=spec.precision if backend == spec.backend else "fp32", space=space)
+    summary = {"target": target, "space": space, "file": str(path), "entries": len(table.entries), "overhead_ms": table.overhead_ms,
                "backend": backend, "geometry": geometry.to_dict()}
     if json_out:
         print_json(summary)
@@ -130,33 +133,17 @@ def build_cmd(
 
 # ---- whole-network measurements: `lut measure`, `lut fit`, `lut validate` -------------------------------------
 
-def _geometry(spec: Any, setting: str, layers: Optional[int], channels: Optional[int], input_size: Optional[int],
-              in_channels: int, num_classes: Optional[int]) -> Any:
-    """The deployment geometry from the setting's defaults, the target's input size and the flags."""
-    from ..errors import BadInputError
-    from ..hw.geometry import NetworkGeometry
-
-    if setting not in ("cifar", "mobile"):
-        raise BadInputError(f"--setting {setting!r}: use cifar or mobile")
-    if input_size is None:
-        input_size = spec.default_input.get(setting)
-    if num_classes is None:  # the settings' reference tasks: CIFAR-10 and ImageNet
-        num_classes = 1000 if setting == "mobile" else 10
-    return NetworkGeometry.from_setting(setting, input_size=input_size, layers=layers, channels=channels,
-                                        in_channels=in_channels, num_classes=num_classes)
-
-
-def _read_csv(path: Path, target: str, setting: str) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+def _read_csv(path: Path, target: str, setting: str, space: str) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
     """Rows, provenance and geometry (None if the CSV records none) of a measurements CSV, checked against flags."""
     from ..errors import BadInputError
-    from ..hw.geometry import NetworkGeometry
     from ..hw.whole import read_measurements_csv, read_measurements_meta
+    from ..spaces import get_space
 
-    rows = read_measurements_csv(path)
+    rows = read_measurements_csv(path, space)
     meta = read_measurements_meta(path)
     if meta.get("target") not in (None, target):
         raise BadInputError(f"{path} was measured for target {meta['target']!r}; pass --target {meta['target']}")
-    geometry = NetworkGeometry.from_dict(meta["geometry"], str(path)) if "geometry" in meta else None
+    geometry = get_space(space).geometry_from_dict(meta["geometry"], str(path)) if "geometry" in meta else None
     if geometry is not None and geometry.setting != setting:
         raise BadInputError(f"{path} was measured at setting {geometry.setting!r}; pass --setting {geometry.setting}")
     return rows, meta, geometry
@@ -185,7 +172,8 @@ GEOMETRY_HELP = {
 @cli_errors
 def measure_cmd(
     target: str = typer.Option(..., "--target", help="Target name (see `sdnas lut list`)."),
-    setting: str = typer.Option(..., "--setting", help="cifar or mobile."),
+    space: str = typer.Option("darts", "--space", help="Search space whose keys the table holds (darts, fbnet, proxyless)."),
+    setting: str = typer.Option(..., "--setting", help="The space's deployment setting (darts: cifar, mobile; fbnet/proxyless: imagenet, cifar, small)."),
     n: int = typer.Option(60, "--n", help="Random architectures to measure."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed (validate defaults to 1: held out)."),
     repeats: int = typer.Option(30, "--repeats", help="Timed calls per network."),
@@ -203,24 +191,24 @@ def measure_cmd(
     from ..errors import BadInputError
     from ..hw.build import build_fingerprint
     from ..hw.measure import check_backend
-    from ..hw.targets import require_measurable
+    from ..hw.targets import require_measurable, table_geometry
     from ..hw.whole import measure_many, sample_architectures, write_measurements_csv
 
     spec = require_measurable(target)
     check_backend(spec.backend)
     if repeats < 1 or warmup < 0 or threads < 1:
         raise BadInputError(f"need --repeats >= 1, --warmup >= 0, --threads >= 1; got {repeats}, {warmup}, {threads}")
-    geometry = _geometry(spec, setting, layers, channels, input_size, in_channels, num_classes)
-    rows = measure_many(sample_architectures(n, seed), geometry, backend=spec.backend, threads=threads,
-                        repeats=repeats, progress=not json_out, warmup=warmup, device=spec.device,
-                        precision=spec.precision)
+    geometry = table_geometry(space, setting, layers, channels, input_size, in_channels, num_classes)
+    rows = measure_many(sample_architectures(n, seed, space, geometry.setting), geometry, backend=spec.backend,
+                        threads=threads, repeats=repeats, progress=not json_out, warmup=warmup, device=spec.device,
+                        precision=spec.precision, space=space)
     fp = build_fingerprint(spec.backend, threads, spec.device, spec.precision)
-    meta = {"target": target, "backend": spec.backend, "provider": fp["provider"], "device": spec.device,
+    meta = {"target": target, "space": space, "backend": spec.backend, "provider": fp["provider"], "device": spec.device,
             "threads": threads,
             "repeats": repeats, "warmup": warmup, "seed": seed, "geometry": geometry.to_dict(), "date": fp["date"],
             "cpu_model": fp.get("cpu_model"), "onnxruntime": fp.get("onnxruntime"), "torch": fp.get("torch"),
             "fingerprint_key": fp.get("key"), "sdnas_version": fp["sdnas_version"]}
-    path = write_measurements_csv(out or Path(f"{target}_{setting}_measurements.csv"), rows, meta)
+    path = write_measurements_csv(out or Path(f"{target}_{space}_{setting}_measurements.csv"), rows, meta)
     lat = [r["latency_ms"] for r in rows]
     summary = {"file": str(path), "rows": len(rows), "min_ms": min(lat), "max_ms": max(lat), "meta": meta}
     if json_out:
@@ -233,7 +221,8 @@ def measure_cmd(
 @cli_errors
 def fit_cmd(
     target: str = typer.Option(..., "--target", help="Target name (see `sdnas lut list`)."),
-    setting: str = typer.Option(..., "--setting", help="cifar or mobile."),
+    space: str = typer.Option("darts", "--space", help="Search space whose keys the table holds (darts, fbnet, proxyless)."),
+    setting: str = typer.Option(..., "--setting", help="The space's deployment setting (darts: cifar, mobile; fbnet/proxyless: imagenet, cifar, small)."),
     measurements: Path = typer.Option(..., "--measurements", help="CSV from `sdnas lut measure` (arch,latency_ms)."),
     l2: float = typer.Option(1.0, "--l2", help="Relative ridge weight pulling the fit toward the base table "
                              "(0 = plain NNLS; λ = l2 · mean Σ count²)."),
@@ -254,15 +243,15 @@ def fit_cmd(
     from ..errors import BadInputError
     from ..hw.fit import fit_table
     from ..hw.lut import load_table, save_table
-    from ..hw.targets import get_target
+    from ..hw.targets import get_target, table_geometry
     from ..hw.validate import validate_table
     from ..progress import log
 
     spec = get_target(target)
     if base is not None and no_base:
         raise BadInputError("--base and --no-base contradict each other; pass one")
-    rows, meta, geometry = _read_csv(measurements, target, setting)
-    flags = _geometry(spec, setting, layers, channels, input_size, in_channels, num_classes)
+    rows, meta, geometry = _read_csv(measurements, target, setting, space)
+    flags = table_geometry(space, setting, layers, channels, input_size, in_channels, num_classes)
     if geometry is None:
         geometry = flags
     elif any(v is not None for v in (layers, channels, input_size)) and flags != geometry:
@@ -270,26 +259,27 @@ def fit_cmd(
     base_table = None
     if base is not None:
         base_table = load_table(base)
+        base_table.check_space(space, str(base))
         base_table.check_geometry(geometry)
     elif not no_base:
-        shipped = default_out(spec, setting)
+        shipped = default_out(spec, setting, space)
         if shipped.is_file():
             candidate = load_table(shipped)
-            if candidate.geometry == geometry:
+            if candidate.space == space and candidate.geometry == geometry:
                 base_table = candidate
             elif not json_out:
                 log(f"note: {shipped.name} is for another geometry; fitting without a base table")
-    table = fit_table(base_table, geometry, rows, target, l2=l2, provenance=meta)
-    path = save_table(out or default_out(spec, setting).with_name(f"{target}_{setting}_fitted.json"), table)
+    table = fit_table(base_table, geometry, rows, target, l2=l2, provenance=meta, space=space)
+    path = save_table(out or default_out(spec, setting, space).with_name(f"{default_out(spec, setting, space).stem}_fitted.json"), table)
     report = validate_table(table, rows)
     summary = {"file": str(path), "rows": len(rows), "fitted_keys": table.fingerprint["fit"]["fitted_keys"],
-               "base": None if base_table is None else str(base or default_out(spec, setting)),
+               "base": None if base_table is None else str(base or default_out(spec, setting, space)),
                "overhead_ms": table.overhead_ms, "l2": l2,
                "train_error": {k: v for k, v in report.items() if k not in ("rows", "geometry")}}
     if cv:
         from ..hw.fit import cross_validate
 
-        summary["cv_error"] = cross_validate(rows, geometry, k=cv, base=base_table, l2=l2)
+        summary["cv_error"] = cross_validate(rows, geometry, k=cv, base=base_table, l2=l2, space=space)
     if json_out:
         print_json(summary)
         return
@@ -304,7 +294,8 @@ def fit_cmd(
 @cli_errors
 def validate_cmd(
     target: str = typer.Option(..., "--target", help="Target name (see `sdnas lut list`)."),
-    setting: str = typer.Option(..., "--setting", help="cifar or mobile."),
+    space: str = typer.Option("darts", "--space", help="Search space whose keys the table holds (darts, fbnet, proxyless)."),
+    setting: str = typer.Option(..., "--setting", help="The space's deployment setting (darts: cifar, mobile; fbnet/proxyless: imagenet, cifar, small)."),
     table_file: Optional[Path] = typer.Option(None, "--table", help="Table to validate (default: the target's)."),
     n: Optional[int] = typer.Option(None, "--n", help="Random architectures to measure here (default 50)."),
     measurements: Optional[Path] = typer.Option(None, "--measurements", help="CSV measured elsewhere instead."),
@@ -331,11 +322,12 @@ def validate_cmd(
         require_measurable(target)  # measuring here: refuse a provider we cannot time with
     if max_error < 0:
         raise BadInputError(f"--max-error must be >= 0, got {max_error}")
-    table = load_table(table_file or resolve_table(target, setting))
+    table = load_table(table_file or resolve_table(target, setting, space=space))
+    table.check_space(space, str(table_file or target))
     if table.geometry.setting != setting:
         raise BadInputError(f"table is for setting {table.geometry.setting!r}; pass --setting {table.geometry.setting}")
     if measurements is not None:
-        rows, meta, geometry = _read_csv(measurements, target, setting)
+        rows, meta, geometry = _read_csv(measurements, target, setting, space)
         if geometry is not None:
             table.check_geometry(geometry)
         source = str(measurements)
@@ -377,7 +369,7 @@ def _measure_here(table: Any, n: int, seed: int, repeats: int, warmup: int, prog
     here = environment_fingerprint(threads).get("key")
     if table.fingerprint.get("key") not in (None, here):
         log(f"warning: the table was measured in another environment ({table.fingerprint.get('key')} != {here})")
-    rows = measure_many(sample_architectures(n, seed), table.geometry, backend=backend, threads=threads,
-                        repeats=repeats, progress=progress, warmup=warmup, device=device,
-                        precision=str(table.fingerprint.get("precision", "fp32")))
+    rows = measure_many(sample_architectures(n, seed, table.space, table.geometry.setting), table.geometry,
+                        backend=backend, threads=threads, repeats=repeats, progress=progress, warmup=warmup,
+                        device=device, precision=str(table.fingerprint.get("precision", "fp32")), space=table.space)
     return rows, f"{n} architectures measured here (seed {seed})"

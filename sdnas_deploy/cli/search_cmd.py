@@ -1,4 +1,4 @@
-"""`sdnas search`: SD-DARTS (or plain DARTS) search on a dataset, writing a run directory."""
+"""`sdnas search`: SD-DARTS (or plain DARTS) search over any registered space, writing a run directory."""
 
 from __future__ import annotations
 
@@ -17,11 +17,14 @@ def search(
     recipe: Optional[str] = RecipeOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/search-<timestamp>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    space: Optional[str] = typer.Option(None, "--space", help="Search space: darts (cells), fbnet or proxyless (MBConv layers)."),
+    setting: Optional[str] = typer.Option(None, "--setting", help="The space's layout the supernet has (fbnet/proxyless: small, cifar, imagenet)."),
+    relax: Optional[str] = typer.Option(None, "--relax", help="softmax (DARTS) or gumbel (FBNet's Gumbel-softmax, temperature 5 x 0.956/epoch)."),
     dataset: Optional[str] = typer.Option(None, help="digits (embedded), cifar10, cifar100 or imagefolder."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Where the dataset files are (or go)."),
     limit: Optional[int] = typer.Option(None, help="Use only the first N training images (quick runs)."),
-    layers: Optional[int] = typer.Option(None, help="Cells in the supernet (reference 8)."),
-    channels: Optional[int] = typer.Option(None, help="Initial channels (reference 16)."),
+    layers: Optional[int] = typer.Option(None, help="darts: cells in the supernet (reference 8)."),
+    channels: Optional[int] = typer.Option(None, help="darts: initial channels (reference 16)."),
     epochs: Optional[int] = typer.Option(None, help="Search epochs (reference 50)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Cap steps per epoch (quick runs)."),
@@ -39,7 +42,7 @@ def search(
     target: Optional[str] = typer.Option(None, "--target", help="Deployment target (sdnas lut list); its table gives latency."),
     lut: Optional[str] = typer.Option(None, "--lut", help="Latency table file (overrides the target's table)."),
     lut_kind: Optional[str] = typer.Option(None, "--lut-kind", help="Target table: auto (fitted if shipped), microbenchmark or fitted."),
-    latency_setting: Optional[str] = typer.Option(None, "--latency-setting", help="Deployment geometry of the table / FLOPs: cifar or mobile."),
+    latency_setting: Optional[str] = typer.Option(None, "--latency-setting", help="Deployment setting of the table / FLOPs (default: the space's; darts: cifar or mobile)."),
     latency_budget: Optional[float] = typer.Option(None, "--latency-budget", metavar="MS", help="Latency budget in ms (needs --target or --lut)."),
     flops_budget: Optional[float] = typer.Option(None, "--flops-budget", metavar="M", help="FLOPs budget in millions of multiply-adds."),
     penalty: Optional[str] = typer.Option(None, "--penalty", help="add (ProxylessNAS), mul (MnasNet) or budget (only above the budget)."),
@@ -51,7 +54,7 @@ def search(
     amp: Optional[str] = typer.Option(None, help="auto, bf16, fp16 or off (CUDA only)."),
     json_out: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
 ) -> None:
-    """Search a cell architecture; writes genotype.json, report.json, α history and checkpoints."""
+    """Search an architecture; writes genotype.json (naming its space), report.json, α history and checkpoints."""
     from ..config_utils import override
     from ..nas.config import SearchConfig, load_search_config
     from ..nas.searcher import run_search
@@ -60,7 +63,7 @@ def search(
     run_dir = new_run_dir("search", out)
     config = base_config(SearchConfig, load_search_config, recipe, resume, run_dir)
     config = override(
-        config, dataset=dataset, data_dir=data_dir, limit=limit, layers=layers, channels=channels, epochs=epochs,
+        config, space=space, setting=setting, relax=relax, dataset=dataset, data_dir=data_dir, limit=limit, layers=layers, channels=channels, epochs=epochs,
         batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, arch_lr=arch_lr, unrolled=unrolled,
         distill=distill, teachers=teachers, teacher_interval=teacher_interval, vote=vote, temperature=temperature,
         distill_weight=distill_weight, distill_warmup_epochs=distill_warmup_epochs, sharpness=sharpness, seed=seed,
@@ -85,7 +88,9 @@ def print_search_summary(report: dict, run_dir: Path) -> None:
             ("supernet val acc", final.get("supernet_val_acc")),
             ("discretized val acc", final.get("discretized_val_acc")),
             ("discretization gap", final.get("gap")),
+            ("space", report.get("space")),
             ("skip_connect (normal)", final.get("skip_count_normal")),
+            ("identity layers", final.get("identity_layers")),
             ("dominant eigenvalue", final.get("dominant_eigenvalue")),
             ("predicted latency ms", final.get("predicted_latency_ms")),
             ("measured latency ms (here)", final.get("measured_latency_ms")),

@@ -16,7 +16,8 @@ def train(
     recipe: Optional[str] = typer.Option(None, "--recipe", help="Recipe YAML; its `train:` section sets the defaults."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/train-<timestamp>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-    setting: Optional[str] = typer.Option(None, help="cifar (DARTS CIFAR network) or mobile (ImageNet mobile setting)."),
+    setting: Optional[str] = typer.Option(None, help="The space's setting (darts: cifar, mobile; fbnet/proxyless: "
+                                          "imagenet, cifar, small); default: the space's."),
     dataset: Optional[str] = typer.Option(None),
     data_dir: Optional[str] = typer.Option(None, "--data-dir"),
     limit: Optional[int] = typer.Option(None, help="Use only the first N training images."),
@@ -37,11 +38,11 @@ def train(
 ) -> None:
     """Retrain a genotype; keeps best/last weights (safetensors) and report.json with test top-1/top-5."""
     from ..config_utils import override
-    from ..runs import load_genotype_arg, new_run_dir
+    from ..runs import load_arch_arg, new_run_dir
     from ..training.config import TrainConfig, load_train_config
     from ..training.trainer import run_training
 
-    geno = load_genotype_arg(genotype)
+    space, geno = load_arch_arg(genotype)
     run_dir = new_run_dir("train", out)
     config = base_config(TrainConfig, load_train_config, recipe, resume, run_dir)
     config = override(
@@ -49,7 +50,7 @@ def train(
         epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, auxiliary=auxiliary,
         drop_path_prob=drop_path_prob, cutout=cutout, label_smoothing=label_smoothing, seed=seed, device=device, amp=amp,
     )
-    report = run_training(geno, config, run_dir, resume=resume, progress=not json_out)
+    report = run_training(geno, config, run_dir, resume=resume, progress=not json_out, space=space)
     if json_out:
         print_json(report)
         return

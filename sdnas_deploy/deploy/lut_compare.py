@@ -1,10 +1,10 @@
 """`sdnas profile --compare-lut TARGET`: the latency table's prediction next to the measured median.
 
 The search ranks architectures by a latency table's prediction; this closes the loop for one deployed
-model: its genotype and geometry come from the artifact's sidecar (``model.json`` next to an ``.onnx``,
+model: its space, architecture and geometry come from the artifact's sidecar (``model.json`` next to an ``.onnx``,
 ``model.engine.json`` next to an ``.engine``) or from the weights' own metadata (``.safetensors``), the
 table from ``hw.targets.resolve_table`` (or a table file), and the prediction from ``hw.lut.predict_latency``
-— the same calls `sdnas search` makes. A table measured for another geometry is refused, naming both.
+— the same calls `sdnas search` makes. A table of another space or geometry is refused, naming both.
 """
 
 from __future__ import annotations
@@ -13,21 +13,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import BadInputError
-from ..space.genotype import Genotype, from_arch_string
 
 ENGINE_SUFFIXES = (".engine", ".plan")
 
 
-def model_description(model_path: Path | str) -> tuple[Genotype, dict[str, Any], str]:
-    """(genotype, geometry fields, where they were read) for an ``.onnx``, ``.engine`` or ``.safetensors``."""
+def model_description(model_path: Path | str) -> tuple[Any, Any, Any, str]:
+    """(space, architecture, geometry, where they were read) for an ``.onnx``, ``.engine`` or ``.safetensors``."""
     path = Path(model_path)
     if path.suffix == ".safetensors":
-        from ..training.weights import read_weights
+        from ..training.weights import geometry_of, read_weights, space_and_arch
 
         _, meta = read_weights(path)
-        fields = {"setting": meta.setting, "layers": meta.layers, "channels": meta.channels,
-                  "input_size": meta.image_size, "in_channels": meta.in_channels, "num_classes": meta.num_classes}
-        return Genotype.from_dict(meta.genotype, f"{path}: genotype"), fields, str(path)
+        space, arch = space_and_arch(meta, str(path))
+        return space, arch, geometry_of(meta, space), str(path)
     if path.suffix in ENGINE_SUFFIXES:
         from ..io_utils import load_json
         from .trt_env import engine_sidecar_path
@@ -48,34 +46,52 @@ def model_description(model_path: Path | str) -> tuple[Genotype, dict[str, Any],
     return _from_sidecar(sidecar, source)
 
 
-def _from_sidecar(sidecar: Any, source: str) -> tuple[Genotype, dict[str, Any], str]:
+def _from_sidecar(sidecar: Any, source: str) -> tuple[Any, Any, Any, str]:
+    from ..spaces import LEGACY_SPACE, SPACE_FIELD, arch_from_json, get_space
+
     if not isinstance(sidecar, Mapping):
         raise BadInputError(f"{source}: sidecar is not a JSON object; re-export the model")
     raw = sidecar.get("genotype")
     if raw is None:
         raise BadInputError(f"{source}: sidecar records no genotype; --compare-lut needs a model exported by `sdnas export`")
-    genotype = from_arch_string(raw) if isinstance(raw, str) else Genotype.from_dict(raw, f"{source}: genotype")
     meta = sidecar.get("metadata") or {}
+    if not isinstance(meta, Mapping):
+        raise BadInputError(f"{source}: sidecar metadata is not an object; re-export the model with `sdnas export`")
+    name = meta.get("space", raw.get(SPACE_FIELD, LEGACY_SPACE) if isinstance(raw, Mapping) else LEGACY_SPACE)
+    try:
+        space = get_space(name)
+    except BadInputError as exc:
+        raise BadInputError(f"{source}: {exc.message}") from None
+    if isinstance(raw, str):
+        arch = space.arch_from_string(raw)
+    else:
+        _, arch = arch_from_json(raw, f"{source}: genotype", space.name)
     shape = (sidecar.get("input") or {}).get("shape") or []
-    missing = [k for k in ("setting", "layers", "channels", "num_classes") if k not in meta]
+    missing = [k for k in ("setting", "num_classes") if k not in meta]
     if missing or len(shape) != 4:
         what = f"metadata lacks {', '.join(missing)}" if missing else "input shape is not N x C x H x W"
         raise BadInputError(f"{source}: cannot tell the network geometry ({what}); re-export the model with `sdnas export`")
     if shape[2] != shape[3]:
         raise BadInputError(f"{source}: input {shape[2]}x{shape[3]} is not square; latency tables describe square inputs")
-    fields = {"setting": meta["setting"], "layers": meta["layers"], "channels": meta["channels"],
-              "input_size": int(shape[2]), "in_channels": int(shape[1]), "num_classes": meta["num_classes"]}
-    return genotype, fields, source
+    if not isinstance(meta["setting"], str):
+        raise BadInputError(f"{source}: metadata setting {meta['setting']!r} is not a name; re-export the model")
+    try:
+        geometry = space.geometry(meta["setting"], input_size=int(shape[2]), in_channels=int(shape[1]),
+                                  num_classes=meta["num_classes"], layers=meta.get("layers"),
+                                  channels=meta.get("channels"))
+    except (TypeError, ValueError):
+        raise BadInputError(f"{source}: metadata describes no valid geometry; re-export the model") from None
+    return space, arch, geometry, source
 
 
-def _load_table(target: str, setting: str) -> tuple[Any, str]:
-    """A registered target's shipped table for ``setting``, or a table file when ``target`` is a path."""
+def _load_table(target: str, setting: str, space: str) -> tuple[Any, str]:
+    """A registered target's shipped table for ``space``/``setting``, or a table file when ``target`` is a path."""
     from ..hw.lut import load_table
     from ..hw.targets import resolve_table
 
     if target.endswith(".json") or "/" in target:
         return load_table(target), target
-    path = resolve_table(target, setting)
+    path = resolve_table(target, setting, space=space)
     return load_table(path), str(path)
 
 
@@ -92,13 +108,12 @@ def predict_for_model(model_path: Path | str, target: str) -> dict[str, Any]:
     Returns ``{"target", "table", "predicted_ms", "table_fingerprint"}``; a table measured for another
     geometry → BadInputError naming both geometries and the `sdnas lut build` command.
     """
-    from ..hw.geometry import NetworkGeometry
     from ..hw.lut import predict_latency
 
-    genotype, fields, source = model_description(model_path)
-    geometry = NetworkGeometry.from_dict(fields, source)
-    table, table_source = _load_table(target, geometry.setting)
+    space, genotype, geometry, source = model_description(model_path)
+    table, table_source = _load_table(target, geometry.setting, space.name)
     try:
+        table.check_space(space.name, str(model_path))
         table.check_geometry(geometry)
     except BadInputError as exc:
         raise BadInputError(f"{model_path}: {exc.message}") from None

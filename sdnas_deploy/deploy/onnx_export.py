@@ -225,7 +225,7 @@ def genotype_json(genotype: Any) -> Any:
         return genotype
     if hasattr(genotype, "to_dict"):
         return genotype.to_dict()
-    raise BadInputError(f"genotype of type {type(genotype).__name__} cannot be recorded; pass a Genotype or dict")
+    raise BadInputError(f"architecture of type {type(genotype).__name__} cannot be recorded; pass its JSON form")
 
 
 def versions() -> dict[str, str | None]:

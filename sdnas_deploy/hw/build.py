@@ -1,6 +1,6 @@
 """Build a latency table by micro-benchmarking every candidate key of a geometry (`sdnas lut build`).
 
-Each key is built alone (:func:`measure.build_op`), timed (:func:`measure.time_module`) and stored
+Each key is built alone (the space's ``build_op``), timed (:func:`measure.time_module`) and stored
 as ``{count, mean, std, p50, p90}`` with the session overhead subtracted (floored at 0); the
 overhead itself goes into ``overhead_ms``. The partial table is written atomically every few
 entries, so an interrupted build keeps what it measured and ``resume=True`` measures only the
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError
-from .geometry import NetworkGeometry, candidate_keys
+from ..spaces import Geometry, get_space
 from .lut import LatencyTable, load_table, save_table
-from .measure import build_op, check_backend, check_device, session_overhead_ms, time_module
+from .measure import check_backend, check_device, session_overhead_ms, time_module
 
 SAVE_EVERY = 5  # entries between partial saves
 PROVIDERS = {("ort", "cpu"): "CPUExecutionProvider", ("ort", "cuda"): "CUDAExecutionProvider",
@@ -54,7 +54,7 @@ def build_fingerprint(backend: str, threads: int, device: str = "cpu", precision
 
 
 def _check_resumable(
-    table: LatencyTable, path: Path, fingerprint: dict[str, Any], geometry: NetworkGeometry, backend: str
+    table: LatencyTable, path: Path, fingerprint: dict[str, Any], geometry: Geometry, backend: str, space: str
 ) -> None:
     """Refuse to extend a table measured elsewhere, at another geometry or with another backend."""
     old_fp = table.fingerprint
@@ -65,6 +65,8 @@ def _check_resumable(
         problems.append(f"backend {old_fp.get('backend')!r} != {backend!r}")
     if old_fp.get("device", "cpu") != fingerprint["device"]:
         problems.append(f"device {old_fp.get('device', 'cpu')!r} != {fingerprint['device']!r}")
+    if table.space != space:
+        problems.append(f"space {table.space!r} != {space!r}")
     if table.method != "microbenchmark":
         problems.append(f"method {table.method!r} is not microbenchmark")
     if table.geometry != geometry:
@@ -88,7 +90,7 @@ def _entry(stats: dict[str, Any], overhead_ms: float) -> dict[str, Any]:
 
 def build_table(
     target: str,
-    geometry: NetworkGeometry,
+    geometry: Geometry,
     backend: str = "ort",
     repeats: int = 50,
     warmup: int = 5,
@@ -98,8 +100,9 @@ def build_table(
     progress: bool = True,
     device: str = "cpu",
     precision: str = "fp32",
+    space: str = "darts",
 ) -> LatencyTable:
-    """Measure every ``candidate_keys(geometry)`` entry and return the LatencyTable (saved to ``out_path``)."""
+    """Measure every candidate key of ``space`` at ``geometry``; return the LatencyTable (saved to ``out_path``)."""
     from ..progress import Progress, log
     from .targets import TARGETS, require_measurable
 
@@ -116,21 +119,22 @@ def build_table(
         if out is None or not out.is_file():
             raise BadInputError(f"--resume: no partial table at {out}; rerun without --resume")
         old = load_table(out)
-        _check_resumable(old, out, fingerprint, geometry, backend)
+        _check_resumable(old, out, fingerprint, geometry, backend, space)
         entries = dict(old.entries)
         overhead = float(old.overhead_ms)  # keep the entries already stored comparable
     else:
         overhead = session_overhead_ms(backend, threads, device=device, precision=precision)
-    keys = candidate_keys(geometry)
+    impl = get_space(space)
+    keys = impl.candidate_keys(geometry)
     todo = [k for k in keys if k not in entries]
     table = LatencyTable(
         target=target, metric="latency_ms", fingerprint=fingerprint, geometry=geometry, method="microbenchmark",
-        overhead_ms=overhead, entries=entries,
+        overhead_ms=overhead, entries=entries, space=impl.name,
     )
     start = time.perf_counter()
     with Progress(len(todo), f"lut {target}", enabled=progress) as bar:
         for i, key in enumerate(todo, 1):
-            module, shape = build_op(key, geometry)
+            module, shape = impl.build_op(key, geometry)
             stats = time_module(module, shape, backend, warmup, repeats, threads, device, precision)
             table.entries[key] = _entry(stats, overhead)
             bar.advance(ms=table.entries[key]["mean"])

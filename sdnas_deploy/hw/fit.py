@@ -1,8 +1,8 @@
 """Fit an additive per-key latency table from whole-network measurements (`sdnas lut fit`, DESIGN.md §2).
 
 Runtimes fuse ops (conv+BN+ReLU, adds into convs), so per-op microbenchmarks can add up badly. Here a
-network's latency is modelled as ``overhead + Σ count(key) · w[key]`` with the counts from
-:func:`geometry.network_keys`; the weights come from non-negative, ridge-regularised least squares,
+network's latency is modelled as ``overhead + Σ count(key) · w[key]`` with the counts from the
+space's ``network_keys``; the weights come from non-negative, ridge-regularised least squares,
 
     minimise ‖X w − y‖² + λ ‖w − w_base‖²  subject to  w ≥ 0,
 
@@ -23,8 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import BadInputError
-from ..space.genotype import Genotype, from_arch_string
-from .geometry import NetworkGeometry, network_keys
+from ..spaces import LEGACY_SPACE, Geometry, Space, get_space
 from .lut import LatencyTable
 
 DEFAULT_L2 = 1.0  # relative λ (see fit_table); ~best held-out error on CPU measurements of tiny nets
@@ -54,15 +53,17 @@ def nnls_ridge(
     return w
 
 
-def row_genotypes(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Genotype], np.ndarray]:
-    """Genotypes (from each row's ``arch``) and measured latencies (``latency_ms``); bad rows → BadInputError."""
+def row_genotypes(rows: Sequence[Mapping[str, Any]], space: Space | str = LEGACY_SPACE) -> tuple[list[Any], np.ndarray]:
+    """Architectures (from each row's ``arch``) and measured latencies (``latency_ms``); bad rows → BadInputError."""
+    impl = get_space(space) if isinstance(space, str) else space
     if not rows:
         raise BadInputError("no measurement rows; measure some with `sdnas lut measure`")
     genotypes, latencies = [], []
     for i, row in enumerate(rows, 1):
         if "arch" not in row or "latency_ms" not in row:
             raise BadInputError(f"measurement row {i} lacks 'arch' or 'latency_ms'; re-create it with `sdnas lut measure`")
-        genotypes.append(row["arch"] if isinstance(row["arch"], Genotype) else from_arch_string(str(row["arch"])))
+        arch = row["arch"]
+        genotypes.append(impl.arch_from_string(arch) if isinstance(arch, str) else arch)
         try:
             value = float(row["latency_ms"])
         except (TypeError, ValueError):
@@ -74,10 +75,11 @@ def row_genotypes(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Genotype], np
 
 
 def design_matrix(
-    genotypes: Sequence[Genotype], geometry: NetworkGeometry
+    genotypes: Sequence[Any], geometry: Geometry, space: Space | str = LEGACY_SPACE
 ) -> tuple[list[str], np.ndarray, list[Counter[str]]]:
     """Sorted keys seen in any row, the count matrix ``X`` (rows × keys, plus a final column of ones)."""
-    counts = [network_keys(g, geometry) for g in genotypes]
+    impl = get_space(space) if isinstance(space, str) else space
+    counts = [impl.network_keys(g, geometry) for g in genotypes]
     keys = sorted(set().union(*counts))
     index = {k: j for j, k in enumerate(keys)}
     X = np.zeros((len(counts), len(keys) + 1))
@@ -110,11 +112,12 @@ def _fit_fingerprint(
 
 def fit_table(
     base: LatencyTable | None,
-    geometry: NetworkGeometry,
+    geometry: Geometry,
     rows: Sequence[Mapping[str, Any]],
     target: str,
     l2: float = DEFAULT_L2,
     provenance: Mapping[str, Any] | None = None,
+    space: str = LEGACY_SPACE,
 ) -> LatencyTable:
     """A ``method="fitted"`` table from whole-network ``rows`` (dicts with ``arch``, ``latency_ms``).
 
@@ -124,9 +127,10 @@ def fit_table(
     and ``fingerprint["fit"]["unseen_keys"]`` says how many base keys were kept unfitted).
     """
     if base is not None:
+        base.check_space(space)
         base.check_geometry(geometry)
-    genotypes, y = row_genotypes(rows)
-    keys, X, counts = design_matrix(genotypes, geometry)
+    genotypes, y = row_genotypes(rows, space)
+    keys, X, counts = design_matrix(genotypes, geometry, space)
     w0 = None
     if base is not None:
         w0 = np.array([float(base.entries[k]["mean"]) if k in base.entries else 0.0 for k in keys]
@@ -149,17 +153,18 @@ def fit_table(
     }
     return LatencyTable(
         target=target, fingerprint=_fit_fingerprint(base, provenance, info), geometry=geometry, method="fitted",
-        overhead_ms=float(w[-1]), entries=entries,
+        overhead_ms=float(w[-1]), entries=entries, space=space,
     )
 
 
 def cross_validate(
     rows: Sequence[Mapping[str, Any]],
-    geometry: NetworkGeometry,
+    geometry: Geometry,
     k: int = 5,
     base: LatencyTable | None = None,
     l2: float = DEFAULT_L2,
     seed: int = 0,
+    space: str = LEGACY_SPACE,
 ) -> dict[str, Any]:
     """k-fold held-out accuracy of :func:`fit_table` (metrics of :func:`validate.compare` over all folds)."""
     from .lut import predict_latency
@@ -173,9 +178,9 @@ def cross_validate(
     for fold in range(k):
         held = set(order[fold::k])
         train = [rows[i] for i in order if i not in held]
-        table = fit_table(base, geometry, train, "cv", l2=l2)
+        table = fit_table(base, geometry, train, "cv", l2=l2, space=space)
         for i in sorted(held):
-            genotypes, y = row_genotypes([rows[i]])
+            genotypes, y = row_genotypes([rows[i]], space)
             try:
                 predicted.append(predict_latency(table, genotypes[0]))
             except BadInputError:  # a key only the held-out row has and no base to fall back on

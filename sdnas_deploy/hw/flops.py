@@ -1,44 +1,43 @@
 """FLOPs tables: multiply-adds per latency-table key, so a FLOPs budget needs no device (DESIGN.md §2).
 
-Every key is built alone with :func:`measure.build_op` (the operator exactly as deployed) and counted
-with ``nets.complexity.count_macs`` — the DARTS rule: conv + linear multiply-accumulates via fvcore,
-BatchNorm, pools, adds and ReLU not counted. The unit everywhere is **MMAC** (millions of multiply-adds),
-the same number ``sdnas inspect`` reports as ``macs_m``. Because the network is a sum of its keys
-(stems, cell preprocessing, edge ops, pool + classifier), ``predict_flops`` equals ``count_macs`` of the
-built network exactly.
+Every key is built alone with the space's ``build_op`` (the operator exactly as deployed) and counted
+with ``spaces.complexity.count_macs`` — the DARTS/FBNet/ProxylessNAS papers' rule: conv + linear
+multiply-accumulates via fvcore, BatchNorm, pools, adds, activations and channel shuffles not counted.
+The unit everywhere is **MMAC** (millions of multiply-adds), the same number ``sdnas inspect`` reports as
+``macs_m``. Because a network is the sum of its keys, ``predict_flops`` equals ``count_macs`` of the built
+network exactly (a conformance test checks it for every space).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
-from ..space.genotype import Genotype
-from .expected import CostModel, build_cost_model
-from .geometry import NetworkGeometry, network_keys
+from ..spaces import Geometry, Space, get_space
+from ..spaces.base import CostModel
 
 UNIT = "MMAC"
 
 
 @lru_cache(maxsize=None)
-def _cached_flops(key: str, geometry: NetworkGeometry) -> float:
-    from ..nets.complexity import count_macs
-    from .measure import build_op
+def _cached_flops(space: str, key: str, geometry: Geometry) -> float:
+    from ..spaces.complexity import count_macs
 
-    module, input_shape = build_op(key, geometry)
+    module, input_shape = get_space(space).build_op(key, geometry)
     return count_macs(module, input_shape).macs / 1e6
 
 
-def flops_of(key: str, geometry: NetworkGeometry) -> float:
-    """Multiply-adds of the operator ``key`` names at ``geometry``, in MMAC (cached per geometry and key)."""
-    return _cached_flops(key, geometry)
+def flops_of(space: Space, key: str, geometry: Geometry) -> float:
+    """Multiply-adds of the operator ``key`` names at ``geometry``, in MMAC (cached per space, geometry and key)."""
+    return _cached_flops(space.name, key, geometry)
 
 
-def predict_flops(genotype: Genotype, geometry: NetworkGeometry) -> float:
-    """Multiply-adds of the network ``genotype`` builds at ``geometry``, in MMAC (Σ count · flops_of)."""
-    keys = network_keys(genotype, geometry)
-    return sum(count * flops_of(k, geometry) for k, count in sorted(keys.items()))
+def predict_flops(space: Space, arch: Any, geometry: Geometry) -> float:
+    """Multiply-adds of the network ``arch`` builds at ``geometry``, in MMAC (Σ count · flops_of)."""
+    keys = space.network_keys(arch, geometry)
+    return sum(count * flops_of(space, k, geometry) for k, count in sorted(keys.items()))
 
 
-def flops_cost_model(geometry: NetworkGeometry) -> CostModel:
-    """Cost model in MMAC for ``expected_cost``: differentiable expected multiply-adds of the derived network."""
-    return build_cost_model(geometry, lambda k: flops_of(k, geometry), overhead=0.0, unit=UNIT)
+def flops_cost_model(space: Space, geometry: Geometry) -> CostModel:
+    """Cost model in MMAC: differentiable expected multiply-adds of the derived network."""
+    return space.cost_model(geometry, lambda k: flops_of(space, k, geometry), overhead=0.0, unit=UNIT)

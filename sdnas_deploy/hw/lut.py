@@ -2,8 +2,9 @@
 
 A table is per-operator latency (ms) measured on one target for one deployment geometry, with the
 environment fingerprint that produced it (DESIGN.md §2: tables without provenance are the common
-complaint). Loading is strict: the first problem is reported in one line naming the fix. A network's
-predicted latency is ``overhead_ms`` (one session call) plus ``Σ count · mean`` over its keys.
+complaint), for one search space (``space``; a table written before the field existed is ``darts``).
+Loading is strict: the first problem is reported in one line naming the fix. A network's predicted
+latency is ``overhead_ms`` (one session call) plus ``Σ count · mean`` over its keys, which the space names.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from typing import Any, Mapping
 from ..errors import BadInputError
 from ..io_utils import atomic_write_json, load_json
 from ..registry import check_fields
-from ..space.genotype import Genotype
-from .geometry import NetworkGeometry, network_keys, parse_key
+from ..spaces import LEGACY_SPACE, Geometry, Space, get_space
+from ..spaces.keys import parse_key
 
 LUT_SCHEMA = "sdnas-lut/1"
 METHODS = ("microbenchmark", "fitted")
 REQUIRED_FINGERPRINT = ("backend", "provider", "precision", "batch", "threads", "date", "sdnas_version")
 ENTRY_STATS = ("mean", "std", "p50", "p90")
 _TOP_KEYS = ("schema", "target", "metric", "fingerprint", "geometry", "method", "overhead_ms", "entries")
+_OPTIONAL_KEYS = ("space",)
 
 
 @dataclass
@@ -32,20 +34,26 @@ class LatencyTable:
 
     target: str
     fingerprint: dict[str, Any]
-    geometry: NetworkGeometry
+    geometry: Geometry
     method: str = "microbenchmark"
     overhead_ms: float = 0.0
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     metric: str = "latency_ms"
     schema: str = LUT_SCHEMA
+    space: str = LEGACY_SPACE
 
     def __post_init__(self) -> None:
-        if not isinstance(self.geometry, NetworkGeometry):
-            self.geometry = NetworkGeometry.from_dict(self.geometry, f"latency table {self.target!r}")
+        if isinstance(self.geometry, Mapping):
+            self.geometry = self.space_impl.geometry_from_dict(self.geometry, f"latency table {self.target!r}")
+
+    @property
+    def space_impl(self) -> Space:
+        """The registered space whose keys this table holds."""
+        return get_space(self.space)
 
     def _build_hint(self) -> str:
         backend = self.fingerprint.get("backend", "BACKEND")
-        return (f"sdnas lut build --target {self.target} --setting {self.geometry.setting} "
+        return (f"sdnas lut build --target {self.target} --space {self.space} --setting {self.geometry.setting} "
                 f"--backend {backend}")
 
     def lookup(self, key: str) -> float:
@@ -58,10 +66,20 @@ class LatencyTable:
             )
         return float(entry["mean"])
 
-    def check_geometry(self, geometry: NetworkGeometry) -> None:
+    def check_space(self, space: str, where: str = "") -> None:
+        """Raise BadInputError if the table holds another space's keys."""
+        if space != self.space:
+            raise BadInputError(
+                f"{where or 'latency table'}: table for {self.target!r} holds keys of space {self.space!r}, not "
+                f"{space!r}; build one with `sdnas lut build --target {self.target} --space {space}`")
+
+    def check_geometry(self, geometry: Geometry) -> None:
         """Raise BadInputError if the table was measured for another network geometry."""
         if geometry == self.geometry:
             return
+        if type(geometry) is not type(self.geometry):
+            raise BadInputError(f"latency table for {self.target!r} (space {self.space!r}) does not describe a "
+                                f"{type(geometry).__name__}; use a table of the network's own space")
         mine, theirs = self.geometry.to_dict(), geometry.to_dict()
         diffs = ", ".join(f"{k} {mine[k]!r} (table) vs {theirs[k]!r}" for k in mine if mine[k] != theirs[k])
         raise BadInputError(
@@ -72,7 +90,8 @@ class LatencyTable:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written by :func:`save_table`."""
         return {
-            "schema": self.schema, "target": self.target, "metric": self.metric, "fingerprint": self.fingerprint,
+            "schema": self.schema, "target": self.target, "space": self.space, "metric": self.metric,
+            "fingerprint": self.fingerprint,
             "geometry": self.geometry.to_dict(), "method": self.method, "overhead_ms": self.overhead_ms,
             "entries": {k: dict(v) for k, v in sorted(self.entries.items())},
         }
@@ -87,7 +106,7 @@ class LatencyTable:
                 f"{source}: schema is {data.get('schema')!r}, expected {LUT_SCHEMA!r}; "
                 f"rebuild it with `sdnas lut build`"
             )
-        check_fields(data, _TOP_KEYS, _TOP_KEYS, source,
+        check_fields(data, _TOP_KEYS, _TOP_KEYS + _OPTIONAL_KEYS, source,
                      "missing field {name!r}; rebuild the table with `sdnas lut build`",
                      "unknown field {name!r}{hint}; remove it")
         for name in ("target", "metric"):
@@ -96,16 +115,21 @@ class LatencyTable:
         if data["method"] not in METHODS:
             raise BadInputError(f"{source}: method {data['method']!r} is not one of {', '.join(METHODS)}")
         _check_fingerprint(data["fingerprint"], source)
-        geometry = NetworkGeometry.from_dict(data["geometry"], source)
+        space_name = data.get("space", LEGACY_SPACE)
+        try:
+            space = get_space(space_name)
+        except BadInputError as exc:
+            raise BadInputError(f"{source}: {exc.message}") from None
+        geometry = space.geometry_from_dict(data["geometry"], source)
         overhead = _non_negative(data["overhead_ms"], f"{source}: overhead_ms")
         entries = data["entries"]
         if not isinstance(entries, Mapping):
             raise BadInputError(f"{source}: entries must be an object mapping keys to statistics")
         for k, entry in entries.items():
-            check_entry(k, entry, source)
+            check_entry(k, entry, source, space)
         return cls(target=data["target"], fingerprint=dict(data["fingerprint"]), geometry=geometry,
                    method=data["method"], overhead_ms=overhead, entries={k: dict(v) for k, v in entries.items()},
-                   metric=data["metric"], schema=data["schema"])
+                   metric=data["metric"], schema=data["schema"], space=space.name)
 
 
 def _non_negative(value: Any, where: str) -> float:
@@ -125,9 +149,9 @@ def _check_fingerprint(fp: Any, source: str) -> None:
             )
 
 
-def check_entry(k: Any, entry: Any, source: str = "latency table") -> None:
-    """Validate one entry: parsable key, integer count ≥ 1, finite non-negative mean/std/p50/p90."""
-    parse_key(k)
+def check_entry(k: Any, entry: Any, source: str = "latency table", space: Space | None = None) -> None:
+    """Validate one entry: a key of ``space`` (default darts), integer count ≥ 1, finite non-negative stats."""
+    parse_key(k, (space or get_space(LEGACY_SPACE)).key_ops)
     where = f"{source}: entry {k!r}"
     if not isinstance(entry, Mapping):
         raise BadInputError(f"{where} must be an object with count, {', '.join(ENTRY_STATS)}")
@@ -150,7 +174,7 @@ def save_table(path: Path | str, table: LatencyTable) -> Path:
     return atomic_write_json(Path(path), table.to_dict())
 
 
-def predict_latency(table: LatencyTable, genotype: Genotype) -> float:
-    """Predicted network latency (ms): ``overhead_ms`` + Σ count · mean over the genotype's keys."""
-    keys = network_keys(genotype, table.geometry)
+def predict_latency(table: LatencyTable, arch: Any) -> float:
+    """Predicted network latency (ms): ``overhead_ms`` + Σ count · mean over the architecture's keys."""
+    keys = table.space_impl.network_keys(arch, table.geometry)
     return table.overhead_ms + sum(count * table.lookup(k) for k, count in sorted(keys.items()))

@@ -26,9 +26,6 @@ from torch import nn
 from ..deploy.onnx_export import INPUT_NAME, OUTPUT_NAME, onnx_model_proto
 from ..device import resolve_device
 from ..errors import BadInputError
-from ..space.genotype import DARTS_V2
-from ..space.ops import OPS, FactorizedReduce, ReLUConvBN
-from .geometry import EDGE_PRIMITIVES, KEY_OPS, NetworkGeometry, parse_key
 
 BACKENDS: tuple[str, ...] = ("ort", "torch", "trt")
 ONNX_OPSET = 17
@@ -63,68 +60,6 @@ def check_device(backend: str, device: str) -> str:
         provider = providers_for(spec)[0]  # exit 5 without onnxruntime-gpu's CUDAExecutionProvider
         return f"cuda:{provider[1]['device_id']}"
     return str(resolve_device(spec))  # torch / trt: exit 5 without a CUDA GPU
-
-
-def _stem_network(kind: str, C: int, in_channels: int, num_classes: int) -> nn.Module:
-    """A one-cell network of ``kind`` whose stem modules are taken as-is (no stem code duplicated)."""
-    from ..nets.darts_net import NetworkCIFAR, NetworkMobile
-
-    cls = NetworkCIFAR if kind == "cifar" else NetworkMobile
-    return cls(C, num_classes, 1, False, DARTS_V2, in_channels=in_channels)
-
-
-class _PoolClassifier(nn.Module):
-    """The network head: global average pool, flatten, linear (as ``_DartsNetwork.forward`` runs it)."""
-
-    def __init__(self, C: int, num_classes: int) -> None:
-        super().__init__()
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.global_pooling(x), 1))
-
-
-def _fixed_part(op: str, c_in: int, c_out: int) -> nn.Module:
-    """The network's fixed parts (stems, cell preprocessing, head) built from a key's shapes."""
-    if op == "stem_cifar":
-        if c_out % 3:
-            raise BadInputError(
-                f"stem_cifar output channels {c_out} are not 3*C; rebuild the table with `sdnas lut build`"
-            )
-        return _stem_network("cifar", c_out // 3, c_in, 2).stem
-    if op == "stem0_mobile":
-        return _stem_network("mobile", c_out, c_in, 2).stem0
-    if op == "stem1_mobile":
-        return _stem_network("mobile", c_out, 1, 2).stem1
-    if op == "preprocess_relu_conv_bn":
-        return ReLUConvBN(c_in, c_out, 1, 1, 0, affine=True)
-    if op == "factorized_reduce":
-        return FactorizedReduce(c_in, c_out, affine=True)
-    if op == "global_pool_classifier":
-        return _PoolClassifier(c_in, c_out)
-    raise BadInputError(f"unknown op {op!r} in latency key; known: {', '.join(KEY_OPS)}")
-
-
-def build_op(key: str, geometry: NetworkGeometry) -> tuple[nn.Module, tuple[int, int, int, int]]:
-    """The operator a table key names, alone and as deployed (affine BN, eval mode), and its NCHW input shape.
-
-    ``geometry`` (the table's NetworkGeometry) is checked against the key's channels where it matters
-    (stem input channels, classifier classes).
-    """
-    parts = parse_key(key)
-    op, (h, w, c_in), (_, _, c_out), stride = parts.op, parts.input, parts.output, parts.stride
-    if op in EDGE_PRIMITIVES:
-        if c_in != c_out:
-            raise BadInputError(f"{key}: candidate ops keep the channel count; rebuild the key with `sdnas lut build`")
-        module = OPS[op](c_in, stride, True)
-    else:
-        if op in ("stem_cifar", "stem0_mobile") and c_in != geometry.in_channels:
-            raise BadInputError(f"{key}: stem input has {c_in} channels but the geometry has {geometry.in_channels}")
-        if op == "global_pool_classifier" and c_out != geometry.num_classes:
-            raise BadInputError(f"{key}: classifier has {c_out} classes but the geometry has {geometry.num_classes}")
-        module = _fixed_part(op, c_in, c_out)
-    return module.eval(), (1, c_in, h, w)
 
 
 def ort_session(module: nn.Module, input_shape: Sequence[int], threads: int = 1, device: str = "cpu") -> Any:

@@ -13,6 +13,7 @@ ONNX Runtime fuses and schedules ops differently inside a network than alone (RE
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from ..errors import BadInputError, UnsupportedEnvironmentError
@@ -25,14 +26,13 @@ TABLE_KINDS = ("auto", "microbenchmark", "fitted")
 
 @dataclass(frozen=True)
 class Target:
-    """A deployment target; ``table_files``/``fitted_files`` map a setting to a table file in ``latency_tables/``."""
+    """A deployment target; ``table_files``/``fitted_files`` map ``"space/setting"`` to a file in ``latency_tables/``."""
 
     name: str
     table_files: dict[str, str] = field(default_factory=dict)
     fitted_files: dict[str, str] = field(default_factory=dict)
     backend: str = "ort"
     precision: str = "fp32"
-    default_input: dict[str, int] = field(default_factory=dict)
     description: str = ""
     provider: str = "CPUExecutionProvider"  # ONNX Runtime execution provider the table is measured with (ort)
 
@@ -57,10 +57,15 @@ def get_target(name: str) -> Target:
     return lookup(TARGETS, name, "target")
 
 
-def build_command(target: Target | str, setting: str) -> str:
-    """The command that measures ``target``'s table for ``setting`` (run it on the device)."""
+def table_slot(space: str, setting: str) -> str:
+    """The key of a target's table files: ``"space/setting"``."""
+    return f"{space}/{setting}"
+
+
+def build_command(target: Target | str, setting: str, space: str = "darts") -> str:
+    """The command that measures ``target``'s table for ``setting`` of ``space`` (run it on the device)."""
     t = get_target(target) if isinstance(target, str) else target
-    return f"sdnas lut build --target {t.name} --setting {setting} --backend {t.backend}"
+    return f"sdnas lut build --target {t.name} --space {space} --setting {setting} --backend {t.backend}"
 
 
 def _check_kind(kind: str) -> str:
@@ -69,11 +74,11 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
-def table_path(target: Target | str, setting: str, kind: str = "microbenchmark") -> Path | None:
-    """Where ``target``'s ``kind`` table for ``setting`` lives (or would live), None if the target names no file."""
+def table_path(target: Target | str, setting: str, kind: str = "microbenchmark", space: str = "darts") -> Path | None:
+    """Where ``target``'s ``kind`` table for ``setting`` of ``space`` lives, None if the target names no file."""
     t = get_target(target) if isinstance(target, str) else target
     files = t.fitted_files if _check_kind(kind) == "fitted" else t.table_files
-    filename = files.get(setting)
+    filename = files.get(table_slot(space, setting))
     return None if filename is None else data_dir("latency_tables") / filename
 
 
@@ -95,44 +100,61 @@ def require_measurable(target: Target | str, device: str | None = None) -> Targe
     return t
 
 
-def resolve_table(target: str, setting: str, kind: str = "auto") -> Path:
-    """Path of the shipped table of ``kind`` (auto: fitted if shipped, else micro-benchmark); a target
-    without one → BadInputError with the exact command that makes it."""
+def resolve_table(target: str, setting: str, kind: str = "auto", space: str = "darts") -> Path:
+    """Path of the shipped table of ``kind`` (auto: fitted if shipped, else micro-benchmark) for ``space`` at
+    ``setting``; a target without one → BadInputError with the exact command that makes it."""
     t = get_target(target)
     if _check_kind(kind) == "fitted" or kind == "auto":
-        fitted = table_path(t, setting, "fitted")
+        fitted = table_path(t, setting, "fitted", space)
         if fitted is not None and fitted.is_file():
             return fitted
         if kind == "fitted":
             raise BadInputError(
-                f"target {t.name!r} ships no fitted table for setting {setting!r}; on the device run "
-                f"`sdnas lut measure --target {t.name} --setting {setting}` then `sdnas lut fit --measurements FILE`, "
-                "or use --lut-kind microbenchmark"
+                f"target {t.name!r} ships no fitted table for space {space!r} setting {setting!r}; on the device run "
+                f"`sdnas lut measure --target {t.name} --space {space} --setting {setting}` then "
+                "`sdnas lut fit --measurements FILE`, or use --lut-kind microbenchmark"
             )
-    path = table_path(t, setting)
+    path = table_path(t, setting, space=space)
     if path is None or not path.is_file():
         what = "ships no latency table" if path is None else f"has no latency table yet ({path.name} missing)"
         raise BadInputError(
-            f"target {t.name!r} {what} for setting {setting!r}; measure one on the device with "
-            f"`{build_command(t, setting)}`"
+            f"target {t.name!r} {what} for space {space!r} setting {setting!r}; measure one on the device with "
+            f"`{build_command(t, setting, space)}`"
         )
     return path
 
 
 register_target(Target(
     name="x86-cpu-ort",
-    table_files={"cifar": "x86-cpu-ort_cifar.json", "mobile": "x86-cpu-ort_mobile.json"},
-    fitted_files={"cifar": "x86-cpu-ort_cifar_fitted.json", "mobile": "x86-cpu-ort_mobile_fitted.json"},
-    backend="ort", precision="fp32", default_input={"cifar": 32, "mobile": 224},
+    table_files={"darts/cifar": "x86-cpu-ort_cifar.json", "darts/mobile": "x86-cpu-ort_mobile.json"},
+    fitted_files={"darts/cifar": "x86-cpu-ort_cifar_fitted.json", "darts/mobile": "x86-cpu-ort_mobile_fitted.json"},
+    backend="ort", precision="fp32",
     description="this workplace's x86 CPU: ONNX Runtime CPUExecutionProvider, fp32, batch 1, 1 thread",
 ))
 register_target(Target(
     name="jetson-orin",
-    backend="trt", precision="fp16", default_input={"cifar": 32, "mobile": 224},
+    backend="trt", precision="fp16",
     description="NVIDIA Jetson Orin: TensorRT, fp16, batch 1 (no table shipped: measure on the device)",
 ))
 register_target(Target(
     name="x86-cuda-ort",
-    backend="ort", precision="fp32", default_input={"cifar": 32, "mobile": 224}, provider="CUDAExecutionProvider",
+    backend="ort", precision="fp32", provider="CUDAExecutionProvider",
     description="x86 + NVIDIA GPU: ONNX Runtime CUDAExecutionProvider, fp32, batch 1 (no table shipped)",
 ))
+
+
+def table_geometry(space: str, setting: str, layers: int | None = None, channels: int | None = None,
+                   input_size: int | None = None, in_channels: int = 3, num_classes: int | None = None) -> Any:
+    """The deployment geometry a table of ``space`` at ``setting`` describes: the setting's defaults
+    (its input size, or the table input size where the setting takes the dataset's), the flags given,
+    and ImageNet's 1000 classes for 224-pixel settings, else CIFAR's 10."""
+    from ..spaces import get_space
+
+    impl = get_space(space)
+    spec = impl.setting(setting)
+    if input_size is None:
+        input_size = spec.input_size or spec.table_input_size
+    if num_classes is None:  # the settings' reference tasks: ImageNet and CIFAR-10
+        num_classes = 1000 if spec.input_size == 224 else 10
+    return impl.geometry(setting, input_size=input_size, in_channels=in_channels, num_classes=num_classes,
+                         layers=layers, channels=channels)

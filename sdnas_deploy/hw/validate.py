@@ -52,11 +52,11 @@ def validate_table(table: LatencyTable, rows: Sequence[Mapping[str, Any]]) -> di
     """Predict every row's ``arch`` with ``table`` and compare with its ``latency_ms``; per-row detail kept."""
     from .fit import row_genotypes
 
-    genotypes, measured = row_genotypes(rows)
+    genotypes, measured = row_genotypes(rows, table.space)
     predicted = [predict_latency(table, g) for g in genotypes]
     report = compare(predicted, list(measured))
     report.update({
-        "target": table.target, "method": table.method, "geometry": table.geometry.to_dict(),
+        "target": table.target, "space": table.space, "method": table.method, "geometry": table.geometry.to_dict(),
         "rows": [
             {"arch": str(row["arch"]), "predicted_ms": pred, "measured_ms": float(meas),
              "error_pct": (pred - float(meas)) / float(meas) * 100.0}

@@ -1,20 +1,22 @@
 """Whole-network latency on this device, and the measurements CSV that `lut fit` / `lut validate` read.
 
 Per-op tables predict; whole networks are the ground truth. :func:`measure_network` builds the discrete
-network (``nets.builder.build_network``, no auxiliary head, eval mode) and times it with
+network (the space's ``build_network``, no auxiliary head, eval mode) and times it with
 ``measure.time_module`` — the same export, runtime session, warm-up and outlier rule as the per-op
 micro-benchmarks, so predicted and measured latencies differ only in what the model gets wrong.
 
 CSV format (one architecture per row, all times in ms)::
 
     # target=x86-cpu-ort
+    # space=darts
     # backend=ort
     # geometry={"setting": "cifar", ...}
     # date=2026-01-01T00:00:00+00:00
     arch,latency_ms,p90_ms,mean_ms,count
     "normal=sep_conv_3x3:0,...|reduce=...",1.234,1.301,1.25,30
 
-``#`` lines hold provenance (one ``key=value`` each); ``arch`` is ``space.genotype.to_arch_string``;
+``#`` lines hold provenance (one ``key=value`` each; ``space`` names the space, ``darts`` when absent);
+``arch`` is the space's one-line arch string;
 ``latency_ms`` (the median) is required, the other columns optional. Reading is strict.
 """
 
@@ -31,8 +33,7 @@ from typing import Any, Mapping, Sequence
 from ..errors import BadInputError
 from ..io_utils import atomic_write_text, require_file
 from ..progress import Progress
-from ..space.genotype import Genotype, from_arch_string, to_arch_string
-from .geometry import NetworkGeometry, random_genotype
+from ..spaces import LEGACY_SPACE, Geometry, Space, get_space
 from .measure import time_module
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("arch", "latency_ms")
@@ -42,51 +43,55 @@ HEADER_HINT = "header must be arch,latency_ms[,p90_ms,mean_ms,count]"
 _MAX_DRAWS_PER_ARCH = 100
 
 
+def _space(space: Space | str) -> Space:
+    return get_space(space) if isinstance(space, str) else space
+
+
 def measure_network(
-    genotype: Genotype, geometry: NetworkGeometry, backend: str = "ort", threads: int = 1, warmup: int = 5,
-    repeats: int = 30, device: str = "cpu", precision: str = "fp32",
+    arch: Any, geometry: Geometry, backend: str = "ort", threads: int = 1, warmup: int = 5,
+    repeats: int = 30, device: str = "cpu", precision: str = "fp32", space: Space | str = LEGACY_SPACE,
 ) -> dict[str, Any]:
-    """Latency of the whole discrete network of ``genotype`` at ``geometry`` on this device, in ms.
+    """Latency of the whole discrete network of ``arch`` at ``geometry`` on this device, in ms.
 
     Returns ``measure.time_module``'s stats (count, mean, std, p50, p90, min, dropped, ...) plus ``arch``.
     """
-    from ..nets.builder import build_network
-
-    model = build_network(genotype, geometry.setting, geometry.num_classes, in_channels=geometry.in_channels,
-                          layers=geometry.layers, channels=geometry.channels, auxiliary=False).eval()
+    impl = _space(space)
+    model = impl.build_network(arch, geometry, auxiliary=False).eval()
     shape = (1, geometry.in_channels, geometry.input_size, geometry.input_size)
     stats = time_module(model, shape, backend=backend, warmup=warmup, repeats=repeats, threads=threads,
                         device=device, precision=precision)
-    return {"arch": to_arch_string(genotype), **stats}
+    return {"arch": impl.arch_to_string(arch), **stats}
 
 
-def sample_architectures(n: int, seed: int) -> list[Genotype]:
-    """``n`` distinct uniformly random genotypes of the space (``geometry.random_genotype``), reproducible by seed."""
+def sample_architectures(n: int, seed: int, space: Space | str = LEGACY_SPACE, setting: str | None = None) -> list[Any]:
+    """``n`` distinct uniformly random architectures of the space (``Space.sample``), reproducible by seed."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise BadInputError(f"number of architectures must be a positive integer, got {n!r}")
+    impl = _space(space)
     rng = random.Random(seed)
     seen: set[str] = set()
-    result: list[Genotype] = []
+    result: list[Any] = []
     for _ in range(n * _MAX_DRAWS_PER_ARCH):
-        genotype = random_genotype(rng)
-        arch = to_arch_string(genotype)
-        if arch not in seen:
-            seen.add(arch)
-            result.append(genotype)
+        arch = impl.sample(rng, setting)
+        text = impl.arch_to_string(arch)
+        if text not in seen:
+            seen.add(text)
+            result.append(arch)
             if len(result) == n:
                 return result
     raise BadInputError(f"could not draw {n} distinct architectures; ask for fewer")
 
 
 def measure_many(
-    genotypes: Sequence[Genotype], geometry: NetworkGeometry, backend: str = "ort", threads: int = 1,
+    archs: Sequence[Any], geometry: Geometry, backend: str = "ort", threads: int = 1,
     repeats: int = 30, progress: bool = True, warmup: int = 5, device: str = "cpu", precision: str = "fp32",
+    space: Space | str = LEGACY_SPACE,
 ) -> list[dict[str, Any]]:
-    """Measure each genotype; rows ``{arch, latency_ms (median), p90_ms, mean_ms, count}`` in ms."""
+    """Measure each architecture; rows ``{arch, latency_ms (median), p90_ms, mean_ms, count}`` in ms."""
     rows: list[dict[str, Any]] = []
-    with Progress(len(genotypes), "measure networks", enabled=progress) as bar:
-        for genotype in genotypes:
-            stats = measure_network(genotype, geometry, backend, threads, warmup, repeats, device, precision)
+    with Progress(len(archs), "measure networks", enabled=progress) as bar:
+        for genotype in archs:
+            stats = measure_network(genotype, geometry, backend, threads, warmup, repeats, device, precision, space)
             rows.append({"arch": stats["arch"], "latency_ms": float(stats["p50"]), "p90_ms": float(stats["p90"]),
                          "mean_ms": float(stats["mean"]), "count": int(stats["count"])})
             bar.advance(latency_ms=rows[-1]["latency_ms"])
@@ -94,7 +99,7 @@ def measure_many(
 
 
 def _meta_value(value: Any) -> str:
-    if isinstance(value, NetworkGeometry):
+    if hasattr(value, "to_dict"):
         value = value.to_dict()
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return text.replace("\n", " ")
@@ -152,13 +157,28 @@ def _header(fields: list[str], where: str) -> list[str]:
     return names
 
 
-def read_measurements_csv(path: Path | str) -> list[dict[str, Any]]:
+def measurements_space(path: Path | str) -> Space:
+    """The space a measurements CSV names in its ``# space=`` line (``darts`` when absent)."""
+    name = read_measurements_meta(path).get("space", LEGACY_SPACE)
+    try:
+        return get_space(name)
+    except BadInputError as exc:
+        raise BadInputError(f"{path}: {exc.message}") from None
+
+
+def read_measurements_csv(path: Path | str, space: Space | str | None = None) -> list[dict[str, Any]]:
     """Rows of a measurements CSV: ``arch`` (a validated arch string), ``latency_ms`` and optional columns.
+
+    ``space`` given and different from the one the file names → BadInputError (exit 2).
 
     Any problem (missing column, unparsable arch, non-positive or NaN latency) → one-line BadInputError
     naming the file and line.
     """
     path = require_file(path, "measurements CSV")
+    impl = measurements_space(path)
+    if space is not None and _space(space).name != impl.name:
+        raise BadInputError(f"{path}: measurements of space {impl.name!r}, not {_space(space).name!r}; measure "
+                            f"the space in use with `sdnas lut measure --space {_space(space).name}`")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
@@ -182,7 +202,7 @@ def read_measurements_csv(path: Path | str) -> list[dict[str, Any]]:
             )
         raw = dict(zip(header, (f.strip() for f in fields)))
         try:
-            from_arch_string(raw["arch"])
+            impl.arch_from_string(raw["arch"])
         except BadInputError as exc:
             raise BadInputError(f"{where}: {exc.message}") from None
         row: dict[str, Any] = {"arch": raw["arch"]}
@@ -196,6 +216,7 @@ def read_measurements_csv(path: Path | str) -> list[dict[str, Any]]:
     return rows
 
 
-def genotypes_of(rows: Sequence[Mapping[str, Any]]) -> list[Genotype]:
-    """The genotypes of measurement rows (arch strings already validated by the reader)."""
-    return [from_arch_string(row["arch"]) for row in rows]
+def genotypes_of(rows: Sequence[Mapping[str, Any]], space: Space | str = LEGACY_SPACE) -> list[Any]:
+    """The architectures of measurement rows (arch strings already validated by the reader)."""
+    impl = _space(space)
+    return [impl.arch_from_string(row["arch"]) for row in rows]

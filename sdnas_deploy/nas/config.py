@@ -19,22 +19,26 @@ DistillMode = Literal["sd", "none"]
 VoteRule = Literal["soft", "hard"]
 AmpMode = Literal["auto", "bf16", "fp16", "off"]
 PenaltyKind = Literal["add", "mul", "budget"]
-LatencySetting = Literal["cifar", "mobile"]
+Relaxation = Literal["softmax", "gumbel"]
 
 # Keys that change the supernet or the data it sees: a resumed run must keep them.
-STRUCTURAL_KEYS = ("space", "dataset", "layers", "channels")
+STRUCTURAL_KEYS = ("space", "setting", "dataset", "layers", "channels")
 
 
 @dataclass
 class SearchConfig:
     """Hyperparameters of ``sdnas search``."""
 
-    space: str = "darts"  # DARTS reference: the 8-op DARTS cell space
+    space: str = "darts"  # DARTS reference: the 8-op DARTS cell space (spaces.SPACES: darts, fbnet, proxyless)
+    setting: str | None = None  # ours: the space's setting whose layout the supernet has (None: the space's search setting)
     dataset: str = "digits"  # ours: embedded 16x16 digits, runs anywhere without downloads (reference: cifar10)
     data_dir: str | None = None  # ours: folder of cifar10/cifar100/imagefolder data
     limit: int | None = None  # ours: use only the first N training images (quick runs, tests)
-    layers: int = 8  # DARTS reference: 8 cells in the search supernet
-    channels: int = 16  # DARTS reference: 16 initial channels
+    layers: int | None = None  # DARTS reference: 8 cells in the search supernet (darts only; None = 8)
+    channels: int | None = None  # DARTS reference: 16 initial channels (darts only; None = 16)
+    relax: Relaxation = "softmax"  # DARTS reference: softmax mixture; gumbel = FBNet's Gumbel-softmax samples
+    gumbel_temperature: float = 5.0  # FBNet reference: initial Gumbel-softmax temperature 5.0 ...
+    gumbel_decay: float = 0.956  # FBNet reference: ... multiplied by 0.956 every epoch
     epochs: int = 50  # DARTS reference: 50 search epochs
     batch_size: int = 64  # DARTS reference: batch 64 (first order)
     lr: float = 0.025  # DARTS reference: SGD lr of the weights ...
@@ -71,7 +75,7 @@ class SearchConfig:
     # supernet: α is shared by all cells, so the searched cell is costed on the network it will be deployed as.
     target: str | None = None  # ours: a target of hw.targets; its shipped table gives latency
     lut: str | None = None  # ours: path to a latency table file; overrides the target's table
-    latency_setting: LatencySetting = "cifar"  # ours: deployment geometry the table (and FLOPs count) describes
+    latency_setting: str | None = None  # ours: deployment setting the table (and FLOPs count) describes (None: the space's default)
     lut_kind: Literal["auto", "microbenchmark", "fitted"] = "auto"  # ours: which shipped table of --target (auto: fitted if shipped)
     latency_budget: float | None = None  # ours: ms on the target; needs target or lut
     flops_budget: float | None = None  # ours: millions of multiply-adds (MMAC) of the deployment network
@@ -92,15 +96,17 @@ def _check(condition: bool, field: str, value: Any, need: str) -> None:
 def validate(config: SearchConfig) -> SearchConfig:
     """Reject values no search can use, one line per problem; returns ``config``."""
     c = config
-    for name in ("layers", "channels", "epochs", "batch_size", "teachers", "teacher_interval",
+    for name in ("epochs", "batch_size", "teachers", "teacher_interval",
                  "sharpness_iters", "sharpness_batches", "sharpness_every"):
         _check(getattr(c, name) >= 1, name, getattr(c, name), "use a positive integer")
-    for name in ("limit", "steps_per_epoch"):
+    for name in ("limit", "steps_per_epoch", "layers", "channels"):
         value = getattr(c, name)
         if value is not None:
             _check(value >= 1, name, value, "use a positive integer or leave it unset")
     # DARTS places reductions at layers//3 and 2*layers//3; fewer than 2 cells leaves no normal cell.
-    _check(c.layers >= 2, "layers", c.layers, "use at least 2 cells")
+    if c.layers is not None:
+        _check(c.layers >= 2, "layers", c.layers, "use at least 2 cells")
+    _validate_space(c)
     for name in ("lr", "arch_lr", "temperature"):
         value = getattr(c, name)
         _check(math.isfinite(value) and value > 0, name, value, "use a positive finite number")
@@ -122,10 +128,27 @@ def validate(config: SearchConfig) -> SearchConfig:
     return c
 
 
+def _validate_space(c: SearchConfig) -> None:
+    """The space exists, names its settings and relaxations, and takes --layers/--channels only if it has them."""
+    from ..spaces import get_space
+
+    space = get_space(c.space)  # unknown → BadInputError with the closest name
+    for name in ("setting", "latency_setting"):
+        value = getattr(c, name)
+        if value is not None:
+            _check(value in space.settings, name, value, f"space {space.name!r} has settings {', '.join(space.settings)}")
+    _check(c.relax in space.relaxations, "relax", c.relax, f"space {space.name!r} relaxes with {', '.join(space.relaxations)}")
+    _check(math.isfinite(c.gumbel_temperature) and c.gumbel_temperature > 0, "gumbel_temperature",
+           c.gumbel_temperature, "use a positive finite temperature")
+    _check(math.isfinite(c.gumbel_decay) and 0 < c.gumbel_decay <= 1, "gumbel_decay", c.gumbel_decay,
+           "use a factor in (0, 1]")
+    if c.layers is not None or c.channels is not None:
+        space.search_geometry(16, 1, 2, c.setting, c.layers, c.channels)  # mbconv spaces refuse them in one line
+
+
 def _validate_hardware(c: SearchConfig) -> None:
     """Budgets, penalty form and where latency comes from (a latency budget needs a target or a table)."""
     _check(c.penalty in ("add", "mul", "budget"), "penalty", c.penalty, "use add, mul or budget")
-    _check(c.latency_setting in ("cifar", "mobile"), "latency_setting", c.latency_setting, "use cifar or mobile")
     for name in ("latency_budget", "flops_budget"):
         value = getattr(c, name)
         if value is not None:

@@ -1,8 +1,8 @@
 """Hardware penalties on the α loss of ``sdnas search``: latency (from a table) and FLOPs (DESIGN.md §2).
 
 Symbols: CE = cross-entropy of the arch-val batch; E = expected cost of the architecture the supernet will
-discretize to, ``hw.expected.expected_cost(cost_model, α_normal, α_reduce)`` — differentiable through
-softmax(α) and weighting each edge by its chance of surviving discretization; ref = T = the user's budget
+discretize to, ``cost_model.expected(α by label)`` — the space's cost structure, differentiable through
+softmax(α) (a DARTS cell weights each edge by its chance of surviving discretization); ref = T = the user's budget
 (ms for latency, MMAC = millions of multiply-adds for FLOPs); λ = ``penalty_weight``; β = ``penalty_beta``.
 
 - ``add`` (ProxylessNAS):            L = CE + λ·(E − ref)/ref             (λ ≈ 0.1 in the paper)
@@ -21,15 +21,15 @@ With both a latency and a FLOPs budget the two penalties are summed: L = CE + Σ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import torch
 
 from ..errors import BadInputError
-from ..hw.expected import CostModel, expected_cost, latency_cost_model
-from ..hw.geometry import NetworkGeometry
+from ..hw.expected import expected_cost, latency_cost_model
 from ..hw.lut import LatencyTable, load_table, predict_latency
-from ..space.genotype import Genotype
+from ..spaces import Space, get_space
+from ..spaces.base import CostModel
 
 if TYPE_CHECKING:
     from ..data.info import DatasetInfo
@@ -69,20 +69,19 @@ class LatencyPenalty:
         if not self.budget > 0:
             raise BadInputError(f"penalty budget must be positive, got {self.budget!r}")
 
-    def expected(self, alphas_normal: torch.Tensor, alphas_reduce: torch.Tensor) -> torch.Tensor:
-        """E[cost] at the current α (differentiable)."""
-        return expected_cost(self.cost_model, alphas_normal, alphas_reduce)
+    def expected(self, alphas: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """E[cost] at the current α, by label (differentiable)."""
+        return expected_cost(self.cost_model, alphas)
 
     def active(self, epoch: int) -> bool:
         """False during the warm-up epochs (0-based ``epoch``)."""
         return epoch >= self.warmup_epochs
 
-    def loss(self, ce: torch.Tensor, alphas_normal: torch.Tensor, alphas_reduce: torch.Tensor,
-             epoch: int) -> torch.Tensor:
+    def loss(self, ce: torch.Tensor, alphas: Mapping[str, torch.Tensor], epoch: int) -> torch.Tensor:
         """Penalized α loss; ``ce`` itself during warm-up."""
         if not self.active(epoch):
             return ce
-        expected = self.expected(alphas_normal, alphas_reduce).to(ce.dtype)
+        expected = self.expected(alphas).to(ce.dtype)
         return penalized(self.kind, ce, expected, self.budget, self.weight, self.beta)
 
     def describe(self) -> str:
@@ -94,16 +93,20 @@ class LatencyPenalty:
                 f"warm-up {self.warmup_epochs} epochs")
 
 
-def combined(penalties: Sequence[LatencyPenalty], epoch: int) -> ArchPenalty | None:
-    """The architect's α-loss hook for ``epoch``: CE + Σ (L_i − CE); None when no penalty is active."""
+def combined(penalties: Sequence[LatencyPenalty], epoch: int, labels: Sequence[str]) -> ArchPenalty | None:
+    """The architect's α-loss hook for ``epoch``: CE + Σ (L_i − CE); None when no penalty is active.
+
+    The architect passes α in ``arch_parameters()`` order; ``labels`` names them for the cost model.
+    """
     active = [p for p in penalties if p.active(epoch)]
     if not active:
         return None
 
     def apply(ce: torch.Tensor, alphas: Sequence[torch.Tensor]) -> torch.Tensor:
+        named = dict(zip(labels, alphas, strict=True))
         total = ce
         for p in active:
-            total = total + (p.loss(ce, alphas[0], alphas[1], epoch) - ce)
+            total = total + (p.loss(ce, named, epoch) - ce)
         return total
 
     return apply
@@ -112,20 +115,22 @@ def combined(penalties: Sequence[LatencyPenalty], epoch: int) -> ArchPenalty | N
 class HardwareCosts:
     """Everything the search knows about cost: table, FLOPs model, penalties, per-epoch metrics."""
 
-    def __init__(self, config: "SearchConfig", info: "DatasetInfo") -> None:
+    def __init__(self, config: "SearchConfig", info: "DatasetInfo", labels: Sequence[str] = ("normal", "reduce")) -> None:
         from ..hw.flops import flops_cost_model
-        from ..nets.builder import resolve_input_size
 
         c = self.config = config
+        self.space: Space = get_space(c.space)
+        self.labels = tuple(labels)
         self.table: LatencyTable | None = load_latency_table(c)
         if self.table is not None:
             self.geometry = self.table.geometry
         else:
-            size = resolve_input_size(c.latency_setting, info.image_size)
-            self.geometry = NetworkGeometry.from_setting(
-                c.latency_setting, input_size=size, in_channels=info.in_channels, num_classes=info.num_classes)
+            setting = self.space.setting(latency_setting(c))
+            size = setting.input_size or info.image_size
+            self.geometry = self.space.geometry(setting.name, input_size=size, in_channels=info.in_channels,
+                                                num_classes=info.num_classes)
         self.latency_model = latency_cost_model(self.table) if self.table is not None else None
-        self.flops_model = flops_cost_model(self.geometry)
+        self.flops_model = flops_cost_model(self.space, self.geometry)
         common = dict(kind=c.penalty, weight=c.penalty_weight, beta=c.penalty_beta,
                       warmup_epochs=c.penalty_warmup_epochs)
         self.penalties: list[LatencyPenalty] = []
@@ -136,20 +141,20 @@ class HardwareCosts:
 
     def hook(self, epoch: int) -> ArchPenalty | None:
         """The α-loss hook of ``epoch`` (see :func:`combined`)."""
-        return combined(self.penalties, epoch)
+        return combined(self.penalties, epoch, self.labels)
 
     @torch.no_grad()
-    def metrics(self, genotype: Genotype, alphas: Sequence[torch.Tensor], final: bool = False) -> dict[str, Any]:
-        """Predicted cost of ``genotype`` and expected cost at ``alphas``; budget verdicts when ``final``."""
+    def metrics(self, genotype: Any, alphas: Sequence[torch.Tensor], final: bool = False) -> dict[str, Any]:
+        """Predicted cost of the architecture and expected cost at ``alphas``; budget verdicts when ``final``."""
         from ..hw.flops import predict_flops
 
-        a_normal, a_reduce = (a.detach().float().cpu() for a in alphas[:2])
+        named = {label: a.detach().float().cpu() for label, a in zip(self.labels, alphas, strict=True)}
         record: dict[str, Any] = {"predicted_latency_ms": None, "expected_latency_ms": None}
         if self.table is not None and self.latency_model is not None:
             record["predicted_latency_ms"] = predict_latency(self.table, genotype)
-            record["expected_latency_ms"] = float(expected_cost(self.latency_model, a_normal, a_reduce))
-        record["predicted_mmac"] = float(predict_flops(genotype, self.geometry))
-        record["expected_mmac"] = float(expected_cost(self.flops_model, a_normal, a_reduce))
+            record["expected_latency_ms"] = float(expected_cost(self.latency_model, named))
+        record["predicted_mmac"] = float(predict_flops(self.space, genotype, self.geometry))
+        record["expected_mmac"] = float(expected_cost(self.flops_model, named))
         if final:
             c = self.config
             lat = record["predicted_latency_ms"]
@@ -171,7 +176,7 @@ class HardwareCosts:
         here = environment_fingerprint(self.table.fingerprint.get("threads"))
         return fingerprint_key(here) == self.table.fingerprint.get("key")
 
-    def measure_on_target(self, genotype: Genotype) -> float | None:
+    def measure_on_target(self, genotype: Any) -> float | None:
         """Median whole-network latency (ms) of ``genotype`` measured here, when the search runs on the target."""
         if not self.on_target():
             return None
@@ -179,7 +184,8 @@ class HardwareCosts:
 
         fp = self.table.fingerprint
         stats = measure_network(genotype, self.geometry, backend=fp["backend"], threads=int(fp.get("threads") or 1),
-                                device=str(fp.get("device", "cpu")), precision=str(fp.get("precision", "fp32")))
+                                device=str(fp.get("device", "cpu")), precision=str(fp.get("precision", "fp32")),
+                                space=self.space)
         return float(stats["p50"])
 
     def describe(self) -> str:
@@ -189,20 +195,30 @@ class HardwareCosts:
         return "; ".join(parts)
 
 
+def latency_setting(config: "SearchConfig") -> str:
+    """The deployment setting costs are computed for: ``latency_setting``, else the space's choice for the search
+    setting (``Space.deploy_setting``: the search layout itself for layer-wise spaces, ``cifar`` for DARTS)."""
+    return config.latency_setting or get_space(config.space).deploy_setting(config.setting)
+
+
 def load_latency_table(config: "SearchConfig") -> LatencyTable | None:
-    """The table of ``--lut`` (wins) or of ``--target`` at ``latency_setting``; None when neither is set."""
+    """The table of ``--lut`` (wins) or of ``--target`` at the latency setting; None when neither is set.
+
+    A table of another space is refused (exit 2)."""
     from ..hw.targets import resolve_table
 
+    setting = latency_setting(config)
     if config.lut is not None:
         table = load_table(config.lut)
     elif config.target is not None:
-        table = load_table(resolve_table(config.target, config.latency_setting, config.lut_kind))
+        table = load_table(resolve_table(config.target, setting, config.lut_kind, config.space))
     else:
         return None
-    if table.geometry.setting != config.latency_setting and config.lut is not None:
+    table.check_space(config.space, str(config.lut or config.target))
+    if table.geometry.setting != setting and config.lut is not None:
         raise BadInputError(
             f"{config.lut}: table describes setting {table.geometry.setting!r}, not latency_setting "
-            f"{config.latency_setting!r}; pass --latency-setting {table.geometry.setting}")
+            f"{setting!r}; pass --latency-setting {table.geometry.setting}")
     return table
 
 

@@ -1,8 +1,10 @@
 """The SD-DARTS search loop: alternate α steps (arch-val half) and weight steps (weight-train half).
 
-Run directory (``out_dir``): ``config.json`` (resolved config, at start), ``checkpoint.pt`` (after each
-epoch: model + α, both optimizers, scheduler, scalers, teachers, RNG, history), ``genotype.json``
-(currently derived cell), ``alpha_history.json`` (softmax(α) per epoch), ``report.json`` (per-epoch
+Works on any registered space (``spaces.SPACES``): the supernet, derive, discretize and the cost model come
+from the space; α is a set of labelled tensors. Run directory (``out_dir``): ``config.json`` (resolved config,
+at start), ``checkpoint.pt`` (after each epoch: model + α, both optimizers, scheduler, scalers, teachers, RNG,
+history), ``genotype.json`` (the currently derived architecture, naming its space), ``alpha_history.json``
+(softmax(α) per label per epoch), ``report.json`` (per-epoch
 metrics, final metrics, timing, device). All writes are atomic; a NaN loss raises before anything
 of that epoch is written, so the last good checkpoint survives.
 """
@@ -25,7 +27,7 @@ from ..device import DevicePolicy, grad_scaler, make_policy
 from ..errors import BadInputError
 from ..io_utils import atomic_write_json
 from ..progress import Progress, log
-from ..space import get_space, save_genotype, skip_count, to_arch_string
+from ..spaces import get_space
 from .architect import Architect
 from .config import SearchConfig, changed_keys, check_resume_config
 from .distill import VotingTeachers, distill_loss, upcast
@@ -80,9 +82,10 @@ class SearchRun:
         self.train_half, self.val_half = datasets.search_halves(train_set, config.seed, config.train_portion)
         self.test_set = datasets.load_split(config.dataset, "test", config.data_dir, limit=config.limit)
         self.space = get_space(config.space)
-        model = self.space.build_supernet(
-            C=config.channels, num_classes=self.info.num_classes, layers=config.layers, in_channels=self.info.in_channels
-        )
+        self.geometry = self.space.search_geometry(self.info.image_size, self.info.in_channels, self.info.num_classes,
+                                                   config.setting, config.layers, config.channels)
+        model = self.space.build_supernet(self.geometry)
+        model.relax = config.relax
         memory_format = torch.channels_last if self.policy.channels_last else torch.preserve_format
         self.model: nn.Module = model.to(self.policy.device, memory_format=memory_format)
         self.weights = list(self.model.weight_parameters())
@@ -98,7 +101,7 @@ class SearchRun:
             network_momentum=config.momentum, network_weight_decay=config.weight_decay,
             autocast=self.policy.autocast, scaler=grad_scaler(self.policy), channels_last=self.policy.channels_last,
         )
-        self.costs = HardwareCosts(config, self.info)  # penalties on α + predicted latency/FLOPs per epoch
+        self.costs = HardwareCosts(config, self.info, model.arch_labels())  # penalties on α + predicted cost
         self.teachers = VotingTeachers(config.teachers, config.teacher_interval, config.vote, config.temperature)
         self.epoch = 0  # next epoch to run (0-based)
         self.epochs: list[dict[str, Any]] = []
@@ -190,6 +193,7 @@ class SearchRun:
         """Run the steps of one epoch; returns train loss/acc and timing of this epoch."""
         c = self.config
         self.model.train()
+        self.model.temperature = c.gumbel_temperature * c.gumbel_decay ** epoch  # used when relax == gumbel
         lr = float(self.w_optimizer.param_groups[0]["lr"])
         distilled_steps = 0
         n_batches = math.ceil(len(self.train_half) / c.batch_size)
@@ -227,14 +231,15 @@ class SearchRun:
 
     # ---- evaluation ---------------------------------------------------------------------------
     @torch.no_grad()
-    def accuracy(self, dataset: Any, weights: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
-        """Top-1 accuracy (fraction) of the supernet, or of the derived cell when ``weights`` are its one-hot masks.
+    def accuracy(self, dataset: Any, weights: dict[str, torch.Tensor] | None = None) -> float:
+        """Top-1 accuracy (fraction) of the supernet, or of the derived architecture when ``weights`` are its
+        one-hot masks (by α label).
 
         BN running statistics are first re-estimated on weight-train batches *for the network being
         evaluated*, then restored: the supernet's own statistics describe the α mixture, so the derived
         cell evaluated with them measures BN mismatch (near chance), not the architecture.
         """
-        forward = (lambda x: self.model(x)) if weights is None else (lambda x: self.model(x, *weights))  # noqa: E731
+        forward = lambda x: self.model(x, weights)  # noqa: E731
         correct = seen = 0
         with preserved_state(self.model), self.policy.autocast():
             for module in self.model.modules():
@@ -265,17 +270,17 @@ class SearchRun:
         return dominant_eigenvalue(self.model, loss_fn, batches, iters=c.sharpness_iters, seed=c.seed)
 
     def evaluate_epoch(self, epoch: int, final: bool) -> dict[str, Any]:
-        """Supernet and discretized accuracy, derived genotype, skip count, optional sharpness."""
-        genotype = self.model.genotype()
-        masks = tuple(m.to(self.policy.device) for m in self.space.discretize(genotype))
+        """Supernet and discretized accuracy, derived architecture and its summary, optional sharpness."""
+        genotype = self.model.derive()
+        masks = {k: m.to(self.policy.device) for k, m in self.space.discretize(genotype, self.model).items()}
         record: dict[str, Any] = {
             "supernet_val_acc": self.accuracy(self.val_half),
             "discretized_val_acc": self.accuracy(self.val_half, masks),
         }
         record["gap"] = record["supernet_val_acc"] - record["discretized_val_acc"]
-        record["genotype"] = genotype.to_dict()
-        record["arch_string"] = to_arch_string(genotype)
-        record["skip_count_normal"] = skip_count(genotype, "normal")
+        record["genotype"] = self.space.arch_to_dict(genotype)
+        record["arch_string"] = self.space.arch_to_string(genotype)
+        record.update(self.space.summary(genotype))
         record.update(self.costs.metrics(genotype, list(self.model.arch_parameters()), final))
         c = self.config
         due = c.sharpness and (final or (epoch + 1) % c.sharpness_every == 0)
@@ -288,12 +293,14 @@ class SearchRun:
     # ---- files --------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         last = self.epochs[-1] if self.epochs else {}
-        final_keys = ("genotype", "arch_string", "skip_count_normal", "supernet_val_acc", "discretized_val_acc", "gap",
+        final_keys = ("genotype", "arch_string", *self.space.summary(self.model.derive()), "supernet_val_acc", "discretized_val_acc", "gap",
                       "dominant_eigenvalue", "supernet_test_acc", "discretized_test_acc", "predicted_latency_ms",
                       "expected_latency_ms", "predicted_mmac", "expected_mmac", "latency_budget_met", "flops_budget_met",
                       "measured_latency_ms")
         return {
             "kind": "search",
+            "space": self.space.name,
+            "search_geometry": self.geometry.to_dict(),
             "status": "complete" if self.epoch >= self.config.epochs else "running",
             "epochs_done": self.epoch,
             "config": to_dict(self.config),
@@ -306,12 +313,13 @@ class SearchRun:
         }
 
     def _alpha_record(self, epoch: int) -> dict[str, Any]:
-        normal, reduce = (F.softmax(a.detach().float(), dim=-1).cpu().tolist() for a in self.model.arch_parameters())
-        return {"epoch": epoch + 1, "normal": normal, "reduce": reduce}
+        with torch.no_grad():
+            probs = {label: p.detach().float().cpu().tolist() for label, p in self.model.probabilities_all().items()}
+        return {"epoch": epoch + 1, **probs}
 
     def save(self) -> None:
-        """Write genotype, α history, report, then the checkpoint (each atomically)."""
-        save_genotype(self.out_dir / "genotype.json", self.model.genotype())
+        """Write the architecture, α history, report, then the checkpoint (each atomically)."""
+        self.space.save_arch(self.out_dir / "genotype.json", self.model.derive())
         atomic_write_json(self.out_dir / "alpha_history.json", self.alpha_history)
         atomic_write_json(self.out_dir / "report.json", self.report())
         save_checkpoint(self.out_dir / "checkpoint.pt", {
@@ -376,9 +384,11 @@ class SearchRun:
             self.epoch = epoch + 1
             self.save()
             if self.show_progress:
+                summary = " ".join(f"{k}={v}" for k, v in self.space.summary(self.model.derive()).items()
+                                   if isinstance(v, (int, float)))
                 log(f"search epoch {epoch + 1}/{c.epochs}: train_acc={record['train_acc']:.3f} "
                     f"val_acc={record['supernet_val_acc']:.3f} discretized={record['discretized_val_acc']:.3f} "
-                    f"skip(normal)={record['skip_count_normal']} lr={record['lr']:.4g} "
+                    f"{summary} lr={record['lr']:.4g} "
                     f"step time {record['step_ms']:.0f} ms (teachers {record['teacher_ms']:.0f} ms) "
                     f"{record['epoch_time_s']:.1f}s {log_fields(record)}")
         report = self.report()
@@ -399,6 +409,7 @@ def run_search(config: SearchConfig, out_dir: Path | str, resume: bool = False, 
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "config.json", to_dict(config))
     if progress:
-        log(f"search on {run.policy.describe()}: {config.dataset}, {config.layers} cells x {config.channels} ch, "
-            f"{config.epochs} epochs, distill={config.distill}; {run.costs.describe()}" + (f", resuming at epoch {run.epoch + 1}" if resume else ""))
+        log(f"search on {run.policy.describe()}: {config.space} space, {config.dataset}, supernet "
+            f"{run.geometry.to_dict()}, {config.epochs} epochs, distill={config.distill}, relax={config.relax}; "
+            f"{run.costs.describe()}" + (f", resuming at epoch {run.epoch + 1}" if resume else ""))
     return run.run()

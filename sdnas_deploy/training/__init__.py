@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .config import REFERENCE, TrainConfig, load_train_config, resolve
+from .config import TrainConfig, load_train_config, resolve
 from .trainer import run_training
 from .weights import NetworkMeta, load_network, read_weights, save_weights
 
 __all__ = [
-    "REFERENCE", "TrainConfig", "load_train_config", "resolve", "run_training",
+    "TrainConfig", "load_train_config", "resolve", "run_training",
     "NetworkMeta", "load_network", "read_weights", "save_weights",
 ]

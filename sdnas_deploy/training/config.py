@@ -1,8 +1,8 @@
 """Retraining configuration: the ``train:`` section of a recipe, and the reference recipes it falls back to.
 
 Fields left ``None`` mean "the reference value of the chosen setting"; :func:`resolve` fills them in, so a
-recipe only names what it changes. The references are the DARTS paper's retraining recipes
-(DESIGN.md §1): ``cifar`` (CIFAR-10 evaluation) and ``mobile`` (ImageNet mobile setting).
+recipe only names what it changes. The references belong to the space's settings (``Setting.train_reference``):
+for darts the DARTS paper's retraining recipes (DESIGN.md §1: ``cifar`` and the ImageNet ``mobile`` setting).
 """
 
 from __future__ import annotations
@@ -15,20 +15,19 @@ from typing import Any, Literal
 from ..config_utils import from_mapping
 from ..errors import BadInputError
 
-Setting = Literal["cifar", "mobile"]
 LrSchedule = Literal["cosine", "exp"]
 
 
 @dataclass
 class TrainConfig:
-    """Hyperparameters of ``sdnas train``; ``None`` = the setting's reference value (see :data:`REFERENCE`)."""
+    """Hyperparameters of ``sdnas train``; ``None`` = the setting's reference value (``Setting.train_reference``)."""
 
     dataset: str = "digits"  # embedded 16x16 digits: runs anywhere without downloads
     data_dir: str | None = None  # folder for cifar10/cifar100/imagefolder
     limit: int | None = None  # a fixed subset of N samples of the train and of the test split (quick runs)
-    setting: Setting = "cifar"  # network family and reference recipe: cifar | mobile
-    layers: int | None = None  # cells; None -> nets.builder.SETTINGS[setting]
-    channels: int | None = None  # initial channels; None -> nets.builder.SETTINGS[setting]
+    setting: str | None = None  # the space's deployment setting and reference recipe (None: the space's default)
+    layers: int | None = None  # darts cells; None -> the setting's reference
+    channels: int | None = None  # darts initial channels; None -> the setting's reference
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None
@@ -37,7 +36,7 @@ class TrainConfig:
     momentum: float = 0.9  # SGD momentum (no Nesterov), as DARTS
     weight_decay: float | None = None
     grad_clip: float = 5.0  # max global gradient norm; 0 disables clipping
-    auxiliary: bool = True  # auxiliary head at 2/3 depth (training only; excluded from export)
+    auxiliary: bool | None = None  # auxiliary head at 2/3 depth (training only; None: the setting's, darts True)
     auxiliary_weight: float = 0.4
     drop_path_prob: float = 0.2  # final drop-path probability, ramped linearly from 0 over the epochs
     cutout: int | None = None  # cutout square side in pixels; 0 disables
@@ -50,39 +49,8 @@ class TrainConfig:
     eval_batch_size: int = 256
 
 
-# The DARTS reference retraining recipes (Liu et al., 2019, §A.2 / §3.3), filled in by resolve().
-REFERENCE: dict[str, dict[str, Any]] = {
-    "cifar": {
-        "epochs": 600,  # DARTS reference: 600 epochs on CIFAR-10
-        "batch_size": 96,  # DARTS reference: batch 96
-        "lr": 0.025,  # DARTS reference: SGD lr 0.025 ...
-        "lr_schedule": "cosine",  # ... annealed to 0 by a cosine schedule
-        "weight_decay": 3e-4,  # DARTS reference: weight decay 3e-4
-        "cutout": 16,  # DARTS reference: cutout of length 16
-        "label_smoothing": 0.0,  # DARTS reference: no label smoothing on CIFAR
-    },
-    "mobile": {
-        "epochs": 250,  # DARTS reference: 250 epochs on ImageNet
-        "batch_size": 128,  # DARTS reference: batch 128
-        "lr": 0.1,  # DARTS reference: SGD lr 0.1 ...
-        "lr_schedule": "exp",  # ... decayed x0.97 after each epoch (EXP_LR_DECAY)
-        "weight_decay": 3e-5,  # DARTS reference: weight decay 3e-5
-        "cutout": 0,  # DARTS reference: no cutout on ImageNet
-        "label_smoothing": 0.1,  # DARTS reference: label smoothing 0.1
-    },
-}
-
-# DARTS reference per-epoch decay of the exp schedule (ImageNet); used whenever the schedule is exp.
+# Per-epoch decay of the exp schedule when a reference leaves it unset: DARTS' ImageNet value.
 EXP_LR_DECAY = 0.97
-
-
-def _network_defaults(setting: str) -> tuple[int, int]:
-    """Default (layers, channels) of a setting, read from the network builder's table."""
-    from ..nets.builder import SETTINGS
-    from ..registry import lookup
-
-    spec = lookup(SETTINGS, setting, "network setting")
-    return int(spec.layers), int(spec.channels)
 
 
 def _check(condition: bool, field: str, value: Any, need: str) -> None:
@@ -115,20 +83,34 @@ def validate(config: TrainConfig) -> TrainConfig:
     _check(c.auxiliary_weight >= 0, "auxiliary_weight", c.auxiliary_weight, "use 0 or a positive weight")
     _check(0 <= c.drop_path_prob < 1, "drop_path_prob", c.drop_path_prob, "use a probability in [0, 1)")
     _check(c.seed >= 0, "seed", c.seed, "use a non-negative integer")
+    if c.setting is not None:
+        from ..spaces import SPACES
+
+        known = sorted({name for space in SPACES.values() for name in space.settings})
+        _check(isinstance(c.setting, str) and c.setting in known, "setting", c.setting,
+               f"use a setting of the architecture's space ({', '.join(known)})")
     return c
 
 
-def resolve(config: TrainConfig) -> TrainConfig:
-    """Copy of ``config`` with every ``None`` recipe field set to the reference value of its setting."""
+def resolve(config: TrainConfig, space: str = "darts") -> TrainConfig:
+    """Copy of ``config`` with every ``None`` recipe field set to the reference value of its setting in ``space``."""
+    from ..spaces import get_space
+
     validate(config)
-    if config.setting not in REFERENCE:
-        raise BadInputError(f"train config: unknown setting {config.setting!r}; use one of: {', '.join(REFERENCE)}")
-    layers, channels = _network_defaults(config.setting)
-    filled: dict[str, Any] = {"layers": layers, "channels": channels, **REFERENCE[config.setting]}
-    changes = {k: v for k, v in filled.items() if getattr(config, k) is None}
+    impl = get_space(space)
+    try:
+        setting = impl.setting(config.setting)
+    except BadInputError as exc:
+        raise BadInputError(f"train config: {exc.message}") from None
+    if config.auxiliary and not setting.auxiliary:
+        raise BadInputError(f"train config: space {space!r} has no auxiliary head; set auxiliary: false")
+    changes: dict[str, Any] = {"setting": setting.name} if config.setting is None else {}
+    changes.update({k: v for k, v in setting.train_reference.items() if getattr(config, k) is None})
     schedule = changes.get("lr_schedule", config.lr_schedule)
     if schedule == "exp" and config.lr_decay is None:
         changes["lr_decay"] = EXP_LR_DECAY
+    if changes.get("auxiliary", config.auxiliary) is None:
+        changes["auxiliary"] = False
     return validate(dataclasses.replace(config, **changes))
 
 

@@ -37,17 +37,6 @@ CHECKPOINT_FORMAT = "sdnas-train-checkpoint/1"
 RESUME_FREE_FIELDS = {"device", "amp", "channels_last", "eval_batch_size"}
 
 
-def _as_genotype(genotype: Any) -> Any:
-    """Accept a Genotype or its dict form."""
-    from ..space.genotype import Genotype
-
-    if isinstance(genotype, Genotype):
-        return genotype
-    if isinstance(genotype, dict):
-        return Genotype.from_dict(genotype, source="genotype")
-    raise BadInputError(f"expected a genotype, got {type(genotype).__name__}; pass a genotype.json or a Genotype")
-
-
 def _split_outputs(outputs: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(logits, auxiliary logits or None) from a network's forward result."""
     if isinstance(outputs, (tuple, list)):
@@ -135,8 +124,8 @@ def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, policy: Devi
 
 
 def _complexity(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any]:
-    """Parameters (aux head excluded) and DARTS multiply-adds of the deployable network."""
-    from ..nets.complexity import count_macs, count_parameters
+    """Parameters (aux head excluded) and conv + linear multiply-adds of the deployable network."""
+    from ..spaces.complexity import count_macs, count_parameters
 
     params = int(count_parameters(model))
     with eval_mode(model):
@@ -145,37 +134,35 @@ def _complexity(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any
             "fvcore_total": int(macs.fvcore_total), "skipped_ops": dict(macs.skipped_ops)}
 
 
-def _input_size(config: TrainConfig) -> int | None:
-    """Image side to ask the dataset for: the setting's (mobile 224) where the dataset can be resized."""
+def _input_size(config: TrainConfig, space: Any) -> int | None:
+    """Image side to ask the dataset for: the setting's (mobile/imagenet 224) where the dataset can be resized."""
     from ..data import DATASETS
-    from ..nets.builder import get_setting
     from ..registry import lookup
 
     if not lookup(DATASETS, config.dataset, "dataset").resizable:
         return None  # fixed-size datasets (digits, CIFAR) are trained at their own size
-    return get_setting(config.setting).input_size
+    return space.setting(config.setting).input_size
 
 
 class _TrainRun:
     """The live state of one training run and the files it keeps up to date."""
 
-    def __init__(self, genotype: Any, config: TrainConfig, out_dir: Path, progress: bool) -> None:
+    def __init__(self, space: Any, genotype: Any, config: TrainConfig, out_dir: Path, progress: bool) -> None:
         from ..data import dataset_info, load_split
-        from ..nets.builder import build_network
 
-        self.genotype, self.config, self.out_dir, self.progress = genotype, config, out_dir, progress
+        self.space, self.genotype, self.config, self.out_dir, self.progress = space, genotype, config, out_dir, progress
         self.policy = make_policy(config.device, config.amp, config.channels_last)
-        size = _input_size(config)
+        size = _input_size(config, space)
         self.info = dataset_info(config.dataset, config.data_dir, image_size=size)
         self.train_set = load_split(config.dataset, "train", config.data_dir, augment=True, cutout=config.cutout or 0,
                                     limit=config.limit, image_size=size)
         self.test_set = load_split(config.dataset, "test", config.data_dir, augment=False, limit=config.limit,
                                    image_size=size)
         seed_everything(config.seed)
-        self.model = build_network(
-            genotype, config.setting, self.info.num_classes, in_channels=self.info.in_channels,
-            layers=config.layers, channels=config.channels, auxiliary=config.auxiliary,
-        )
+        self.geometry = space.geometry(config.setting, input_size=self.info.image_size,
+                                       in_channels=self.info.in_channels, num_classes=self.info.num_classes,
+                                       layers=config.layers, channels=config.channels)
+        self.model = space.build_network(genotype, self.geometry, auxiliary=bool(config.auxiliary))
         self.complexity = _complexity(self.model, (1, *self.info.input_shape))
         self.model.to(self.policy.device)
         if self.policy.channels_last:
@@ -196,7 +183,7 @@ class _TrainRun:
             "format": CHECKPOINT_FORMAT, "epoch": self.epoch, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(), "best": self.best, "history": self.history, "rng": rng_state(),
-            "config": to_dict(self.config), "genotype": self.genotype.to_dict(),
+            "config": to_dict(self.config), "genotype": self.space.arch_to_dict(self.genotype),
         }
 
     def restore(self, path: Path) -> None:
@@ -204,7 +191,7 @@ class _TrainRun:
         state = load_checkpoint(path, map_location=self.policy.device)
         if state.get("format") != CHECKPOINT_FORMAT:
             raise BadInputError(f"{path}: not an sdnas training checkpoint; use another --out or drop --resume")
-        if state.get("genotype") != self.genotype.to_dict():
+        if not self._same_arch(state.get("genotype")):
             raise BadInputError(f"{path}: checkpoint was trained on a different genotype; use another --out or drop --resume")
         saved, now = state.get("config", {}), to_dict(self.config)
         changed = sorted(k for k in now if k not in RESUME_FREE_FIELDS and saved.get(k) != now[k])
@@ -220,6 +207,13 @@ class _TrainRun:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.best, self.history = int(state["epoch"]), state["best"], list(state["history"])
         set_rng_state(state["rng"])
+
+    def _same_arch(self, saved: Any) -> bool:
+        """Whether a checkpoint's architecture JSON is this run's (older DARTS checkpoints name no space)."""
+        try:
+            return self.space.arch_from_dict(saved, "checkpoint") == self.genotype
+        except BadInputError:
+            return False
 
     # --- one epoch ------------------------------------------------------------------------------
     def run_epoch(self) -> dict[str, Any]:
@@ -248,10 +242,11 @@ class _TrainRun:
     def meta(self, record: dict[str, Any]) -> NetworkMeta:
         info = self.info
         return NetworkMeta(
-            genotype=self.genotype.to_dict(), setting=self.config.setting, num_classes=info.num_classes,
-            in_channels=info.in_channels, image_size=info.image_size, layers=int(self.config.layers or 0),
-            channels=int(self.config.channels or 0), dataset=info.name, mean=[float(v) for v in info.mean],
-            std=[float(v) for v in info.std], epoch=int(record["epoch"]), test_top1=record["test_top1"],
+            genotype=self.space.arch_to_dict(self.genotype), setting=str(self.config.setting),
+            num_classes=info.num_classes, in_channels=info.in_channels, image_size=info.image_size,
+            layers=self.config.layers, channels=self.config.channels, dataset=info.name,
+            mean=[float(v) for v in info.mean], std=[float(v) for v in info.std], epoch=int(record["epoch"]),
+            test_top1=record["test_top1"], space=self.space.name,
         )
 
     def save_epoch(self, record: dict[str, Any]) -> None:
@@ -273,7 +268,9 @@ class _TrainRun:
             "status": "finished" if finished else "running",
             "out_dir": str(self.out_dir),
             "device": self.policy.describe(),
-            "genotype": self.genotype.to_dict(),
+            "space": self.space.name,
+            "genotype": self.space.arch_to_dict(self.genotype),
+            "geometry": self.geometry.to_dict(),
             "config": to_dict(self.config),
             "dataset": self.info.to_dict(),
             "epochs_done": self.epoch,
@@ -304,17 +301,19 @@ def run_training(
     progress: bool = True,
     *,
     stop_after: int | None = None,
+    space: Any = None,
 ) -> dict[str, Any]:
     """Train ``genotype``'s network per ``config`` into ``out_dir``; returns the report (also ``report.json``).
 
     ``resume=True`` continues from ``out_dir/checkpoint.pt`` (or starts fresh when there is none);
     without it an existing checkpoint is refused rather than overwritten. ``stop_after`` ends this
     call once that many epochs are complete (checkpointed), so a long run can be split into jobs.
+    ``genotype`` is an architecture JSON (naming its space) or an architecture object of ``space``.
     """
-    from ..space.genotype import save_genotype
+    from ..spaces import as_arch
 
-    genotype = _as_genotype(genotype)
-    config = resolve(config)
+    impl, genotype = as_arch(genotype, space)
+    config = resolve(config, impl.name)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInputError(f"{out_dir}: exists and is not a directory; choose another output directory")
@@ -323,7 +322,7 @@ def run_training(
         raise BadInputError(f"{out_dir} already holds a training run; pass --resume to continue it or choose another --out")
     if stop_after is not None and stop_after < 1:
         raise BadInputError(f"stop_after={stop_after} is invalid; use a positive epoch count")
-    run = _TrainRun(genotype, config, out_dir, progress)
+    run = _TrainRun(impl, genotype, config, out_dir, progress)
     if resume and checkpoint.exists():
         run.restore(checkpoint)
         if progress:
@@ -332,9 +331,9 @@ def run_training(
         log(f"no checkpoint in {out_dir}; starting from epoch 1")
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "config.json", to_dict(config))
-    save_genotype(out_dir / "genotype.json", genotype)
+    impl.save_arch(out_dir / "genotype.json", genotype)
     if progress:
-        log(f"training {config.setting} network ({run.complexity['params_m']:.3f}M params, "
+        log(f"training {impl.name} {config.setting} network ({run.complexity['params_m']:.3f}M params, "
             f"{run.complexity['macs_m']:.2f}M multiply-adds) on {config.dataset} — {run.policy.describe()}")
     end = int(config.epochs or 0) if stop_after is None else min(int(config.epochs or 0), stop_after)
     while run.epoch < end:

@@ -2,7 +2,7 @@
 
 A weights file holds the network's full state dict (auxiliary head included, so training can be
 inspected or fine-tuned later) and one metadata entry ``sdnas_meta``: JSON of :class:`NetworkMeta`,
-everything needed to rebuild the network (genotype, setting, sizes) and to feed it (input size,
+everything needed to rebuild the network (space, architecture, setting, sizes) and to feed it (input size,
 normalization). Export and evaluation call :func:`load_network` and need no other file.
 Nothing is unpickled: safetensors stores raw tensors and the metadata is plain JSON.
 """
@@ -32,18 +32,19 @@ AUX_MODULE = "auxiliary"  # nets name the head ``auxiliary_head``; any top-level
 class NetworkMeta:
     """How to rebuild and feed a trained network; stored as JSON inside the safetensors file."""
 
-    genotype: dict[str, Any]  # Genotype.to_dict() form
-    setting: str  # cifar | mobile (nets.builder.SETTINGS)
+    genotype: dict[str, Any]  # the architecture JSON (Space.arch_to_dict: names its space)
+    setting: str  # the space's deployment setting (darts: cifar | mobile; fbnet/proxyless: imagenet | cifar | small)
     num_classes: int
     in_channels: int
     image_size: int  # side of the square input the network was trained on
-    layers: int
-    channels: int
+    layers: int | None  # darts cells (None for spaces whose layout the setting fixes)
+    channels: int | None  # darts initial channels (None likewise)
     dataset: str
     mean: list[float] = field(default_factory=list)  # per-channel normalization applied to inputs
     std: list[float] = field(default_factory=list)
     epoch: int = 0  # epochs trained when saved
     test_top1: float | None = None  # test top-1 (fraction in [0, 1]) at that epoch
+    space: str = "darts"  # the search space (files written before the field existed are darts)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, allow_nan=False)
@@ -54,7 +55,8 @@ class NetworkMeta:
         return (1, self.in_channels, self.image_size, self.image_size)
 
 
-_INT_FIELDS = ("num_classes", "in_channels", "image_size", "layers", "channels", "epoch")
+_INT_FIELDS = ("num_classes", "in_channels", "image_size", "epoch")
+_OPTIONAL_INT_FIELDS = ("layers", "channels")
 
 
 def meta_from_json(text: str, source: str) -> NetworkMeta:
@@ -71,10 +73,14 @@ def meta_from_json(text: str, source: str) -> NetworkMeta:
     if missing or unknown:
         what = f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(unknown)}"
         raise BadInputError(f"{source}: invalid sdnas metadata ({what}); re-create the file with `sdnas train`")
-    for name in _INT_FIELDS:
+    for name in _INT_FIELDS + _OPTIONAL_INT_FIELDS:
         value = data.get(name, 0)
+        if name in _OPTIONAL_INT_FIELDS and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (name != "epoch" and value == 0):
             raise BadInputError(f"{source}: invalid sdnas metadata ({name}={value!r}); re-create the file with `sdnas train`")
+    if not isinstance(data.get("space", "darts"), str):
+        raise BadInputError(f"{source}: invalid sdnas metadata (space={data['space']!r}); re-create the file with `sdnas train`")
     if not isinstance(data["genotype"], dict) or not isinstance(data["setting"], str) or not isinstance(data["dataset"], str):
         raise BadInputError(f"{source}: invalid sdnas metadata (genotype/setting/dataset types); re-create the file with `sdnas train`")
     for name in ("mean", "std"):
@@ -109,21 +115,27 @@ def read_weights(path: Path | str) -> tuple[dict[str, torch.Tensor], NetworkMeta
     return tensors, meta_from_json(metadata[META_KEY], str(path))
 
 
-def _genotype_of(meta: NetworkMeta, source: str) -> Any:
-    from ..space.genotype import Genotype
+def space_and_arch(meta: NetworkMeta, source: str = "network metadata") -> tuple[Any, Any]:
+    """``(space, architecture)`` of a weights file's metadata; the architecture must be of the recorded space."""
+    from ..spaces import arch_from_json, get_space
 
-    return Genotype.from_dict(meta.genotype, source=f"{source}: genotype in sdnas metadata")
+    try:
+        get_space(meta.space)
+    except BadInputError as exc:
+        raise BadInputError(f"{source}: {exc.message}") from None
+    return arch_from_json(meta.genotype, f"{source}: architecture in sdnas metadata", meta.space)
+
+
+def geometry_of(meta: NetworkMeta, space: Any) -> Any:
+    """The deployment geometry the weights were trained at."""
+    return space.geometry(meta.setting, input_size=meta.image_size, in_channels=meta.in_channels,
+                          num_classes=meta.num_classes, layers=meta.layers, channels=meta.channels)
 
 
 def build_from_meta(meta: NetworkMeta, auxiliary: bool = False, source: str = "network metadata") -> nn.Module:
     """A freshly initialized network with the architecture described by ``meta``."""
-    from ..nets.builder import build_network
-
-    genotype = _genotype_of(meta, source)
-    return build_network(
-        genotype, meta.setting, meta.num_classes, in_channels=meta.in_channels,
-        layers=meta.layers, channels=meta.channels, auxiliary=auxiliary,
-    )
+    space, arch = space_and_arch(meta, source)
+    return space.build_network(arch, geometry_of(meta, space), auxiliary=auxiliary)
 
 
 def _check_state(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..space.genotype import Genotype
-from ..space.ops import OPS, Identity, cell_preprocess, drop_path
+from .genotype import Genotype
+from .ops import OPS, Identity, cell_preprocess, drop_path
 
 
 class Cell(nn.Module):

@@ -6,11 +6,12 @@ import random
 
 import torch
 
-from sdnas_deploy.hw.expected import expected_cost, latency_cost_model, survival_and_choice
-from sdnas_deploy.hw.geometry import NetworkGeometry, candidate_keys, parse_key, random_genotype
+from sdnas_deploy.hw.expected import latency_cost_model
+from sdnas_deploy.spaces.darts.expected import expected_cost, survival_and_choice
+from sdnas_deploy.spaces.darts.geometry import NetworkGeometry, candidate_keys, parse_key, random_genotype
 from sdnas_deploy.hw.lut import LatencyTable, predict_latency
-from sdnas_deploy.space.genotype import DARTS_V2, derive_genotype
-from sdnas_deploy.space.supernet import discretized_weights
+from sdnas_deploy.spaces.darts.genotype import DARTS_V2, derive_genotype
+from sdnas_deploy.spaces.darts.supernet import discretized_weights
 
 GEOMETRY = NetworkGeometry("cifar", layers=5, channels=8, input_size=16, in_channels=1, num_classes=10)
 FINGERPRINT = {"backend": "ort", "provider": "CPUExecutionProvider", "precision": "fp32", "batch": 1, "threads": 1,
@@ -35,7 +36,7 @@ def _one_hot_alphas(genotype, scale: float = 60.0) -> tuple[torch.Tensor, torch.
     """α whose softmax is (numerically) the derived architecture: large on kept (edge, op), none elsewhere."""
     masks = discretized_weights(genotype)
     out = []
-    for mask in masks:
+    for mask in masks.values():
         alphas = torch.zeros_like(mask)
         alphas[:, 0] = scale * (1 - mask.sum(dim=1))  # dropped edges: all mass on `none`
         out.append(alphas + scale * mask)

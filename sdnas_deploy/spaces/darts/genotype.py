@@ -22,9 +22,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..errors import BadInputError
-from ..io_utils import atomic_write_json, load_json
-from ..registry import check_fields, suggest
+from ...errors import BadInputError
+from ...io_utils import atomic_write_json, load_json
+from ...registry import check_fields, suggest
 from .ops import PRIMITIVES
 
 DARTS_STEPS = 4
@@ -141,13 +141,15 @@ class Genotype:
 
 
 def load_genotype(path: Path | str) -> Genotype:
-    """Read and validate a genotype JSON file."""
-    return Genotype.from_dict(load_json(path, "genotype file"), source=str(path))
+    """Read and validate a genotype JSON file (``"space": "darts"`` or no space field)."""
+    from ..base import body_without_space
+
+    return Genotype.from_dict(body_without_space(load_json(path, "genotype file"), "darts", str(path)), source=str(path))
 
 
 def save_genotype(path: Path | str, genotype: Genotype) -> Path:
-    """Write ``genotype`` as JSON, atomically."""
-    return atomic_write_json(Path(path), genotype.to_dict())
+    """Write ``genotype`` as JSON naming its space, atomically."""
+    return atomic_write_json(Path(path), {"space": "darts", **genotype.to_dict()})
 
 
 def skip_count(genotype: Genotype, cell: str = "normal") -> int:

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
-from ..errors import BadInputError
-from ..nets.builder import get_setting
-from ..registry import check_fields, suggest
-from ..space.genotype import DARTS_STEPS, Genotype, edge_index, num_edges
-from ..space.ops import PRIMITIVES
+from ...errors import BadInputError
+from ...registry import check_fields, suggest
+from ..keys import HWC, KeyParts
+from ..keys import key as key
+from ..keys import parse_key as _parse_key
+from ..keys import square as _square
+from .genotype import DARTS_STEPS, Genotype, edge_index, num_edges
+from .ops import PRIMITIVES
+from .settings import get_setting
 
 EDGE_PRIMITIVES: tuple[str, ...] = tuple(p for p in PRIMITIVES if p != "none")
 FIXED_PARTS: tuple[str, ...] = (
@@ -35,10 +38,6 @@ FIXED_PARTS: tuple[str, ...] = (
 KEY_OPS: tuple[str, ...] = EDGE_PRIMITIVES + FIXED_PARTS
 _DEFAULT_INPUT = {"cifar": 32}  # cifar takes the dataset's size; a table needs a number (CIFAR's 32)
 _GEOMETRY_FIELDS = ("setting", "layers", "channels", "input_size", "in_channels", "num_classes")
-_KEY_RE = re.compile(r"^([a-z0-9_]+)-input:(\d+)x(\d+)x(\d+)-output:(\d+)x(\d+)x(\d+)-stride:(\d+)$")
-_KEY_HINT = "expected '{op}-input:{H}x{W}x{C}-output:{H}x{W}x{C}-stride:{s}'"
-
-HWC = tuple[int, int, int]
 
 
 def _half(size: int) -> int:
@@ -117,34 +116,9 @@ class CellShape:
     hw_out: int
 
 
-@dataclass(frozen=True)
-class KeyParts:
-    """A parsed key: op name, input and output ``(H, W, C)``, stride."""
-
-    op: str
-    input: HWC
-    output: HWC
-    stride: int
-
-
-def key(op: str, in_hwc: Sequence[int], out_hwc: Sequence[int], stride: int) -> str:
-    """The table key of ``op`` mapping an ``H x W x C`` input to an ``H x W x C`` output at ``stride``."""
-    (hi, wi, ci), (ho, wo, co) = in_hwc, out_hwc
-    return f"{op}-input:{hi}x{wi}x{ci}-output:{ho}x{wo}x{co}-stride:{stride}"
-
-
 def parse_key(text: Any) -> KeyParts:
-    """Inverse of :func:`key`; a malformed key or unknown op → one-line BadInputError."""
-    match = _KEY_RE.match(text) if isinstance(text, str) else None
-    if match is None:
-        raise BadInputError(f"malformed latency-table key {text!r}; {_KEY_HINT}")
-    op = match.group(1)
-    if op not in KEY_OPS:
-        raise BadInputError(f"latency-table key {text!r}: unknown op {op!r}{suggest(op, KEY_OPS)}")
-    hi, wi, ci, ho, wo, co, stride = (int(g) for g in match.groups()[1:])
-    if min(hi, wi, ci, ho, wo, co, stride) < 1:
-        raise BadInputError(f"latency-table key {text!r}: sizes and stride must be >= 1; {_KEY_HINT}")
-    return KeyParts(op, (hi, wi, ci), (ho, wo, co), stride)
+    """A DARTS table key parsed (spaces.keys grammar, DARTS op names); malformed → one-line BadInputError."""
+    return _parse_key(text, KEY_OPS)
 
 
 def _multipliers(genotype: Genotype | None) -> tuple[int, int]:
@@ -180,10 +154,6 @@ def cell_plan(geometry: NetworkGeometry, genotype: Genotype | None = None) -> li
         plan.append(CellShape(i, reduction, reduction_prev, C_pp, C_p, C_curr, C_out, hw_pp, hw_p, hw_in, hw_out))
         C_pp, C_p, hw_pp, hw_p, reduction_prev = C_p, C_out, hw_p, hw_out, reduction
     return plan
-
-
-def _square(hw: int, c: int) -> HWC:
-    return (hw, hw, c)
 
 
 def edge_key(cell: CellShape, op: str, input_index: int) -> str:

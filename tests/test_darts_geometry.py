@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sdnas_deploy.errors import BadInputError
-from sdnas_deploy.hw.geometry import (
+from sdnas_deploy.spaces.darts.geometry import (
     EDGE_PRIMITIVES,
     KeyParts,
     NetworkGeometry,
@@ -22,9 +22,9 @@ from sdnas_deploy.hw.geometry import (
     parse_key,
     random_genotype,
 )
-from sdnas_deploy.nets.builder import build_network
-from sdnas_deploy.space.genotype import REFERENCE_GENOTYPES, Genotype
-from sdnas_deploy.space.ops import FactorizedReduce, ReLUConvBN
+from sdnas_deploy.spaces.darts.settings import build_network
+from sdnas_deploy.spaces.darts.genotype import REFERENCE_GENOTYPES, Genotype
+from sdnas_deploy.spaces.darts.ops import FactorizedReduce, ReLUConvBN
 
 SMALL = {
     "cifar": dict(layers=5, channels=8, input_size=16, in_channels=1, num_classes=10),

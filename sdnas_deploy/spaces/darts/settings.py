@@ -1,4 +1,4 @@
-"""Network settings (``cifar``, ``mobile``) and the one entry point that builds a discrete network.
+"""DARTS network settings (``cifar``, ``mobile``) and the one entry point that builds a discrete network.
 
 A setting fixes the network family and its published defaults (DESIGN.md §1): ``cifar`` is the
 DARTS CIFAR network (20 cells, 36 channels, the dataset's own image size); ``mobile`` is the
@@ -12,10 +12,10 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
-from ..errors import BadInputError
-from ..registry import lookup, register_into
-from ..space.genotype import Genotype
-from .darts_net import NetworkCIFAR, NetworkMobile
+from ...errors import BadInputError
+from ...registry import lookup, register_into
+from .genotype import Genotype
+from .network import NetworkCIFAR, NetworkMobile
 
 NetworkFactory = Callable[[int, int, int, bool, Genotype, int], nn.Module]
 
@@ -110,3 +110,32 @@ def build_network(
     if channels < spec.min_channels:
         raise BadInputError(f"setting {setting!r} needs channels >= {spec.min_channels}, got {channels}; raise it")
     return spec.build(channels, num_classes, layers, auxiliary, genotype, in_channels)
+
+
+# The DARTS reference retraining recipes (Liu et al., 2019, §A.2 / §3.3), filled in by training.config.resolve.
+TRAIN_REFERENCE: dict[str, dict[str, Any]] = {
+    "cifar": {
+        "layers": 20,  # DARTS reference: 20 cells ...
+        "channels": 36,  # ... of 36 initial channels
+        "auxiliary": True,  # DARTS reference: auxiliary head at 2/3 depth, weight 0.4
+        "epochs": 600,  # DARTS reference: 600 epochs on CIFAR-10
+        "batch_size": 96,  # DARTS reference: batch 96
+        "lr": 0.025,  # DARTS reference: SGD lr 0.025 ...
+        "lr_schedule": "cosine",  # ... annealed to 0 by a cosine schedule
+        "weight_decay": 3e-4,  # DARTS reference: weight decay 3e-4
+        "cutout": 16,  # DARTS reference: cutout of length 16
+        "label_smoothing": 0.0,  # DARTS reference: no label smoothing on CIFAR
+    },
+    "mobile": {
+        "layers": 14,  # DARTS reference: 14 cells ...
+        "channels": 48,  # ... of 48 initial channels (ImageNet mobile setting)
+        "auxiliary": True,  # DARTS reference: auxiliary head, weight 0.4
+        "epochs": 250,  # DARTS reference: 250 epochs on ImageNet
+        "batch_size": 128,  # DARTS reference: batch 128
+        "lr": 0.1,  # DARTS reference: SGD lr 0.1 ...
+        "lr_schedule": "exp",  # ... decayed x0.97 after each epoch
+        "weight_decay": 3e-5,  # DARTS reference: weight decay 3e-5
+        "cutout": 0,  # DARTS reference: no cutout on ImageNet
+        "label_smoothing": 0.1,  # DARTS reference: label smoothing 0.1
+    },
+}

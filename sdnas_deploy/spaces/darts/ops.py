@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import register_into
+from ...registry import register_into
+from ..layers import drop_path  # noqa: F401  (re-exported: the cells apply it)
 
 PRIMITIVES: list[str] = [
     "none",
@@ -172,15 +173,3 @@ def _dil_conv_3x3(C: int, stride: int, affine: bool) -> nn.Module:
 @register_into(OPS, "dil_conv_5x5")
 def _dil_conv_5x5(C: int, stride: int, affine: bool) -> nn.Module:
     return DilConv(C, C, 5, stride, 4, 2, affine=affine)
-
-
-def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
-    """Zero whole samples with probability ``drop_prob`` and rescale the rest (training only).
-
-    Out of place, so the op's output may still be needed by autograd.
-    """
-    if drop_prob <= 0.0:
-        return x
-    keep_prob = 1.0 - drop_prob
-    mask = torch.empty((x.shape[0], 1, 1, 1), dtype=x.dtype, device=x.device).bernoulli_(keep_prob)
-    return x * mask / keep_prob

@@ -31,8 +31,6 @@ from torch import nn
 
 from ..device import eval_mode
 from ..errors import BadInputError
-from ..space.genotype import Genotype, skip_count, to_arch_string
-from .builder import build_network, get_setting, resolve_input_size
 
 # fvcore operator names whose count is multiply-accumulates of a conv or a matrix product.
 MAC_OPERATORS = frozenset({"conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum"})
@@ -101,40 +99,47 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> MacsReport:
 
 
 def inspect_network(
-    genotype: Genotype | Mapping[str, Any],
-    setting: str,
+    arch: Any,
+    setting: str | None,
     num_classes: int,
     in_channels: int = 3,
     input_size: int | None = None,
     layers: int | None = None,
     channels: int | None = None,
+    space: Any = None,
 ) -> dict[str, Any]:
-    """Build the network of ``genotype`` in ``setting`` (no aux head) and report its size and cost.
+    """Build the network of ``arch`` (an architecture JSON, or an object of ``space``) in ``setting`` (no aux
+    head) and report its size and cost.
 
-    ``input_size`` None takes the setting's default (224 for mobile); the cifar setting needs it.
-    ``warnings`` lists budget violations, e.g. a mobile network over 600M multiply-adds.
+    ``input_size`` None takes the setting's default (224 for mobile/imagenet); settings that take the
+    dataset's size need it. ``warnings`` lists budget violations, e.g. a network over 600M multiply-adds.
     """
-    spec = get_setting(setting)
-    if not isinstance(genotype, Genotype):
-        genotype = Genotype.from_dict(genotype)
-    size = resolve_input_size(setting, input_size=input_size)
-    model = build_network(genotype, setting, num_classes, in_channels=in_channels, layers=layers,
-                          channels=channels, auxiliary=False)
+    from . import as_arch
+
+    impl, arch = as_arch(arch, space)
+    spec = impl.setting(setting)
+    size = input_size if input_size is not None else spec.input_size
+    if size is None:
+        raise BadInputError(f"setting {spec.name!r} takes the dataset's image size; pass --input-size")
+    geometry = impl.geometry(spec.name, input_size=size, in_channels=in_channels, num_classes=num_classes,
+                             layers=layers, channels=channels)
+    model = impl.build_network(arch, geometry, auxiliary=False)
     params = count_parameters(model)
     report = count_macs(model, (in_channels, size, size))
     notes: list[str] = []
     if spec.mac_budget is not None and report.macs > spec.mac_budget:
         notes.append(
-            f"{setting} setting: {report.macs / 1e6:.1f}M multiply-adds exceeds its "
-            f"{spec.mac_budget / 1e6:.0f}M budget; "
-            "use fewer channels/layers or a lighter genotype"
+            f"{spec.name} setting: {report.macs / 1e6:.1f}M multiply-adds exceeds its "
+            f"{spec.mac_budget / 1e6:.0f}M budget; use a smaller network or a lighter architecture"
         )
     return {
-        "setting": setting,
-        "arch": to_arch_string(genotype),
-        "skip_connects_normal": skip_count(genotype, "normal"),
-        "layers": layers if layers is not None else spec.layers,
-        "channels": channels if channels is not None else spec.channels,
+        "space": impl.name,
+        "setting": spec.name,
+        "arch": impl.arch_to_string(arch),
+        **impl.summary(arch),
+        "geometry": geometry.to_dict(),
+        "layers": getattr(geometry, "layers", None),
+        "channels": getattr(geometry, "channels", None),
         "num_classes": num_classes,
         "in_channels": in_channels,
         "input_size": size,

@@ -1,11 +1,11 @@
 """The DARTS supernet: every edge is a softmax(α)-weighted mixture of all candidate ops (DESIGN.md §1).
 
-``SearchNetwork`` owns two architecture matrices, ``alphas_normal`` and ``alphas_reduce`` (one row
-per edge, one column per primitive). They are registered ``nn.Parameter``s so they travel in the
-``state_dict`` and checkpoints, but the weight optimizer must use :meth:`weight_parameters` and
-the architecture optimizer :meth:`arch_parameters`. ``forward`` accepts explicit per-edge weights
-in place of softmax(α): one-hot masks from :func:`discretized_weights` evaluate the *derived*
-architecture inside the supernet (the discretization gap); the latency penalty uses the same path.
+``SearchNetwork`` owns two architecture matrices, labelled ``normal`` and ``reduce`` (attributes
+``alphas_normal``/``alphas_reduce``: one row per edge, one column per primitive). They are registered
+``nn.Parameter``s so they travel in the ``state_dict`` and checkpoints, but the weight optimizer must use
+:meth:`weight_parameters` and the architecture optimizer :meth:`arch_parameters` (spaces.base.Supernet).
+``forward`` accepts explicit per-edge weights by label in place of softmax(α): one-hot masks from
+:func:`discretized_weights` evaluate the *derived* architecture inside the supernet (the discretization gap).
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from typing import Mapping
+
+from ..base import Supernet
 from .genotype import DARTS_STEPS, Genotype, derive_genotype, edge_index, num_edges
 from .ops import OPS, PRIMITIVES, cell_preprocess
 
@@ -72,7 +75,7 @@ class SearchCell(nn.Module):
         return torch.cat(states[-self._multiplier :], dim=1)
 
 
-class SearchNetwork(nn.Module):
+class SearchNetwork(Supernet):
     """DARTS supernet: stem, ``layers`` SearchCells (reductions at 1/3 and 2/3 depth), global pool, classifier."""
 
     def __init__(
@@ -117,55 +120,22 @@ class SearchNetwork(nn.Module):
         self.alphas_normal = nn.Parameter(1e-3 * torch.randn(shape))
         self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(shape))
 
-    _ARCH_NAMES = ("alphas_normal", "alphas_reduce")
-
-    def arch_parameters(self) -> list[nn.Parameter]:
-        """Exactly the two α matrices (for the architecture optimizer)."""
-        return [self.alphas_normal, self.alphas_reduce]
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """Every parameter except the α matrices (for the weight optimizer)."""
-        return [p for name, p in self.named_parameters() if name not in self._ARCH_NAMES]
+    ARCH_LABELS = ("normal", "reduce")
 
     def arch_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """softmax(α) per edge for the normal and reduction cells (differentiable)."""
-        return F.softmax(self.alphas_normal, dim=-1), F.softmax(self.alphas_reduce, dim=-1)
+        return self.probabilities("normal"), self.probabilities("reduce")
 
-    def _check_weights(self, weights: torch.Tensor, name: str) -> None:
-        if weights.shape != self.alphas_normal.shape:
-            raise ValueError(f"{name} has shape {tuple(weights.shape)}; expected {tuple(self.alphas_normal.shape)}")
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        weights_normal: torch.Tensor | None = None,
-        weights_reduce: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Logits; explicit ``weights_*`` ([edges, ops]) replace softmax(α) for that cell type."""
-        if weights_normal is None:
-            weights_normal = F.softmax(self.alphas_normal, dim=-1)
-        else:
-            self._check_weights(weights_normal, "weights_normal")
-        if weights_reduce is None:
-            weights_reduce = F.softmax(self.alphas_reduce, dim=-1)
-        else:
-            self._check_weights(weights_reduce, "weights_reduce")
+    def forward(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits; ``weights`` ({label: [edges, ops]}) replaces the relaxed α of that cell type."""
+        mix = self.mixture(weights)
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            weights = weights_reduce if cell.reduction else weights_normal
-            s0, s1 = s1, cell(s0, s1, weights)
+            s0, s1 = s1, cell(s0, s1, mix["reduce" if cell.reduction else "normal"])
         out = self.global_pooling(s1)
         return self.classifier(torch.flatten(out, 1))
 
-    def new(self) -> "SearchNetwork":
-        """A fresh supernet with the same constructor args and a copy of the current α (same device)."""
-        fresh = type(self)(**self.init_args).to(self.alphas_normal.device)
-        with torch.no_grad():
-            for mine, theirs in zip(fresh.arch_parameters(), self.arch_parameters()):
-                mine.copy_(theirs)
-        return fresh
-
-    def genotype(self) -> Genotype:
+    def derive(self) -> Genotype:
         """The discrete architecture the current α select (DARTS rule)."""
         with torch.no_grad():
             normal, reduce = self.arch_weights()
@@ -174,8 +144,8 @@ class SearchNetwork(nn.Module):
 
 def discretized_weights(
     genotype: Genotype, steps: int = DARTS_STEPS, device: torch.device | str | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One-hot ``[edges, ops]`` masks (normal, reduce): 1 on each derived edge's op, 0 elsewhere.
+) -> dict[str, torch.Tensor]:
+    """One-hot ``[edges, ops]`` masks by label (normal, reduce): 1 on each derived edge's op, 0 elsewhere.
 
     Passed to ``SearchNetwork.forward`` they make the supernet compute exactly the derived cell
     structure with the supernet's shared weights.
@@ -187,4 +157,4 @@ def discretized_weights(
         for k, (op, index) in enumerate(entries):
             mask[edge_index(k // 2, index), PRIMITIVES.index(op)] = 1.0
         masks.append(mask)
-    return masks[0], masks[1]
+    return {"normal": masks[0], "reduce": masks[1]}

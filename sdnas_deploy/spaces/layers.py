@@ -1,0 +1,30 @@
+"""Layers shared by several spaces: drop-path and the global-pool + linear classifier head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
+    """Zero whole samples with probability ``drop_prob`` and rescale the rest (training only).
+
+    Out of place, so the op's output may still be needed by autograd.
+    """
+    if drop_prob <= 0.0:
+        return x
+    keep_prob = 1.0 - drop_prob
+    mask = torch.empty((x.shape[0], 1, 1, 1), dtype=x.dtype, device=x.device).bernoulli_(keep_prob)
+    return x * mask / keep_prob
+
+
+class PoolClassifier(nn.Module):
+    """The network head: global average pool, flatten, linear."""
+
+    def __init__(self, C: int, num_classes: int) -> None:
+        super().__init__()
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.global_pooling(x), 1))

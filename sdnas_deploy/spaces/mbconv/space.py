@@ -1,0 +1,197 @@
+"""A layer-wise (MBConv) search space behind the Space protocol, parametrized by its definition.
+
+:class:`LayerwiseDefinition` says what a space is — candidates, activation, which candidates are identities,
+its settings (:class:`~.layout.Layout`), published architectures — and :class:`LayerwiseSpace` implements the
+protocol for any such definition, so FBNet and ProxylessNAS (``spaces.py``) are data, not code.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+from ...errors import BadInputError
+from ...registry import check_fields
+from ..base import Setting, Space, Supernet, body_without_space
+from . import latency
+from .arch import LayerArch, arch_from_body, arch_from_line
+from .layout import Layout
+from .network import LayerwiseNetwork, LayerwiseSupernet, allowed_matrix
+
+_GEOMETRY_FIELDS = ("setting", "input_size", "in_channels", "num_classes")
+
+
+@dataclass(frozen=True)
+class LayerGeometry:
+    """A layer-wise deployment network: setting (its layout), input side, input channels, classes."""
+
+    setting: str
+    input_size: int
+    in_channels: int
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        for name in _GEOMETRY_FIELDS[1:]:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise BadInputError(f"geometry {name} must be a positive integer, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LayerwiseDefinition:
+    """Everything that makes one layer-wise space (see module docstring)."""
+
+    name: str
+    description: str
+    candidates: tuple[str, ...]
+    act: str
+    layouts: Mapping[str, Layout]
+    identity_ops: tuple[str, ...]  # candidates that become an identity where shapes agree
+    identity_anywhere: bool  # FBNet's skip works everywhere (1x1 conv where shapes change); zero only where they agree
+    default_setting: str
+    search_setting: str
+    expand_conv: bool = True  # keep the expansion 1x1 at expansion 1 (FBNet does)
+    references: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> blocks (default setting)
+
+
+class LayerwiseSpace(Space):
+    """The protocol for one :class:`LayerwiseDefinition`; architectures are :class:`LayerArch`."""
+
+    relaxations = ("softmax", "gumbel")
+
+    def __init__(self, definition: LayerwiseDefinition) -> None:
+        self.d = definition
+        self.name = definition.name
+        self.description = definition.description
+        self.default_setting = definition.default_setting
+        self.search_setting = definition.search_setting
+        self.key_ops = definition.candidates + latency.FIXED_OPS
+        self.settings = {
+            name: Setting(name=name, description=lay.description, input_size=lay.input_size,
+                          mac_budget=lay.mac_budget, train_reference=lay.train_reference, auxiliary=False,
+                          table_input_size=lay.table_input_size)
+            for name, lay in definition.layouts.items()
+        }
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def layout(self, setting: str | None) -> Layout:
+        return self.d.layouts[self.setting(setting).name]
+
+    def allowed(self, setting: str | None) -> list[list[bool]]:
+        """Per layer and candidate, whether the layer may take it."""
+        layout = self.layout(setting)
+        restricted = () if self.d.identity_anywhere else self.d.identity_ops
+        return allowed_matrix(layout, self.d.candidates, restricted)
+
+    # ---- codec ---------------------------------------------------------------------------------
+    def arch_from_dict(self, data: Any, source: str = "architecture") -> LayerArch:
+        arch, setting = arch_from_body(body_without_space(data, self.name, source), self.d.candidates, source)
+        if setting is not None:
+            self.check_arch(arch, setting, source)
+        return arch
+
+    def arch_body(self, arch: LayerArch) -> dict[str, Any]:
+        return {"blocks": list(arch.blocks)}
+
+    def arch_to_string(self, arch: LayerArch) -> str:
+        return arch.to_string()
+
+    def arch_from_string(self, text: str) -> LayerArch:
+        return arch_from_line(text, self.d.candidates)
+
+    def references(self) -> dict[str, LayerArch]:
+        return {name: LayerArch(tuple(blocks)) for name, blocks in self.d.references.items()}
+
+    def sample(self, rng: random.Random, setting: str | None = None) -> LayerArch:
+        allowed = self.allowed(setting)
+        return LayerArch(tuple(rng.choice([c for c, ok in zip(self.d.candidates, row) if ok]) for row in allowed))
+
+    def summary(self, arch: LayerArch) -> dict[str, Any]:
+        counts = Counter(arch.blocks)
+        return {"identity_layers": sum(counts[op] for op in self.d.identity_ops),
+                "block_counts": dict(sorted(counts.items()))}
+
+    def check_arch(self, arch: LayerArch, setting: str, source: str = "architecture") -> None:
+        layout = self.layout(setting)
+        if len(arch.blocks) != layout.num_layers:
+            raise BadInputError(f"{source}: {len(arch.blocks)} blocks, but setting {layout.name!r} of space "
+                                f"{self.name!r} has {layout.num_layers} searchable layers; give one block per layer")
+        for i, (block, row) in enumerate(zip(arch.blocks, self.allowed(setting))):
+            if not row[self.d.candidates.index(block)]:
+                raise BadInputError(f"{source}: layer {i}: block {block!r} is not allowed there (stride or width "
+                                    f"changes, so the layer cannot be left out); pick an MBConv block")
+
+    # ---- settings and networks -----------------------------------------------------------------
+    def geometry(self, setting: str | None = None, input_size: int | None = None, in_channels: int = 3,
+                 num_classes: int = 10, layers: int | None = None, channels: int | None = None) -> LayerGeometry:
+        spec = self.setting(setting)
+        if layers is not None or channels is not None:
+            raise BadInputError(f"space {self.name!r} has a fixed layout per setting; --layers/--channels apply to "
+                                "the darts space only (choose another --setting instead)")
+        size = input_size if input_size is not None else (spec.input_size or spec.table_input_size)
+        return LayerGeometry(spec.name, size, in_channels, num_classes)
+
+    def geometry_from_dict(self, data: Any, source: str = "geometry") -> LayerGeometry:
+        if not isinstance(data, Mapping):
+            raise BadInputError(f"{source}: geometry must be an object with keys {', '.join(_GEOMETRY_FIELDS)}")
+        check_fields(data, _GEOMETRY_FIELDS, _GEOMETRY_FIELDS, source,
+                     f"geometry is missing {{name!r}}; it needs {', '.join(_GEOMETRY_FIELDS)}",
+                     "unknown geometry key {name!r}{hint}")
+        if not isinstance(data["setting"], str):
+            raise BadInputError(f"{source}: geometry setting must be a name, got {data['setting']!r}")
+        self.setting(data["setting"])
+        try:
+            return LayerGeometry(**{name: data[name] for name in _GEOMETRY_FIELDS})
+        except BadInputError as exc:
+            raise BadInputError(f"{source}: {exc.message}") from None
+
+    def build_network(self, arch: LayerArch, geometry: LayerGeometry, auxiliary: bool = False) -> nn.Module:
+        if auxiliary:
+            raise BadInputError(f"space {self.name!r} has no auxiliary head; train with --no-auxiliary")
+        self.check_arch(arch, geometry.setting)
+        return LayerwiseNetwork(self.layout(geometry.setting), arch.blocks, self.d.act, geometry.in_channels,
+                                geometry.num_classes, expand_conv=self.d.expand_conv)
+
+    # ---- search --------------------------------------------------------------------------------
+    def build_supernet(self, geometry: LayerGeometry) -> Supernet:
+        restricted = () if self.d.identity_anywhere else self.d.identity_ops
+        return LayerwiseSupernet(self.layout(geometry.setting), self.d.candidates, restricted, self.d.act,
+                                 geometry.in_channels, geometry.num_classes, expand_conv=self.d.expand_conv)
+
+    def discretize(self, arch: LayerArch, supernet: Supernet) -> dict[str, torch.Tensor]:
+        alpha = supernet.alpha("layers")
+        mask = torch.zeros_like(alpha, requires_grad=False)
+        if len(arch.blocks) != alpha.shape[0]:
+            raise BadInputError(f"architecture has {len(arch.blocks)} blocks, the supernet {alpha.shape[0]} layers")
+        for i, block in enumerate(arch.blocks):
+            mask[i, self.d.candidates.index(block)] = 1.0
+        return {"layers": mask.detach()}
+
+    # ---- latency tables ------------------------------------------------------------------------
+    def network_keys(self, arch: LayerArch, geometry: LayerGeometry) -> Counter[str]:
+        self.check_arch(arch, geometry.setting)
+        return latency.network_keys(self.layout(geometry.setting), arch.blocks, geometry)
+
+    def candidate_keys(self, geometry: LayerGeometry) -> list[str]:
+        return latency.candidate_keys(self.layout(geometry.setting), self.allowed(geometry.setting),
+                                      self.d.candidates, geometry)
+
+    def build_op(self, key: str, geometry: LayerGeometry) -> tuple[nn.Module, tuple[int, int, int, int]]:
+        return latency.build_op(self.layout(geometry.setting), self.d.act, self.d.expand_conv, key, geometry,
+                                self.key_ops)
+
+    def cost_model(self, geometry: LayerGeometry, cost: Callable[[str], float], overhead: float = 0.0,
+                   unit: str = "ms") -> latency.LayerCostModel:
+        return latency.cost_model(self.layout(geometry.setting), self.allowed(geometry.setting), self.d.candidates,
+                                  geometry, cost, overhead, unit)
+
+    def traced_keys(self, arch: LayerArch, geometry: LayerGeometry) -> Counter[str]:
+        return latency.traced_keys(self.build_network(arch, geometry), geometry)
