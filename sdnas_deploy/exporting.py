@@ -144,5 +144,20 @@ def check_model(onnx_path: Path, gates: Any) -> Any:
 
     images = labels = None
     if gates.needs_data:
-        images, labels = load_arrays(gates.dataset, gates.split, data_dir=gates.data_dir, limit=gates.limit)
+        size = _artifact_input_size(onnx_path) if _resizable(gates.dataset) else None
+        images, labels = load_arrays(gates.dataset, gates.split, data_dir=gates.data_dir, limit=gates.limit,
+                                     image_size=size)
     return run_check(onnx_path, gates, images, labels)
+
+
+def _artifact_input_size(path: Path) -> int | None:
+    """The input side an artifact's sidecar records (a resizable dataset is scored at the size it was trained at)."""
+    from .deploy.onnx_export import sidecar_path
+    from .deploy.trt_env import engine_sidecar_path
+    from .io_utils import load_json
+
+    side = engine_sidecar_path(path) if Path(path).suffix in (".engine", ".plan") else sidecar_path(path)
+    if not side.is_file():
+        return None
+    shape = ((load_json(side, "model sidecar") or {}).get("input") or {}).get("shape")
+    return int(shape[2]) if isinstance(shape, list) and len(shape) == 4 and isinstance(shape[2], int) else None

@@ -43,8 +43,8 @@ def _one_line_error(excinfo: pytest.ExceptionInfo) -> str:
 
 
 def test_registry_lists_all_datasets_and_rejects_unknown_names() -> None:
-    assert set(DATASETS) == {"digits", "cifar10", "cifar100", "imagefolder"}
-    assert [name for name, src in sorted(DATASETS.items()) if src.resizable] == ["imagefolder"]
+    assert set(DATASETS) == {"digits", "fashion-mnist", "cifar10", "cifar100", "imagefolder"}
+    assert [name for name, src in sorted(DATASETS.items()) if src.resizable] == ["fashion-mnist", "imagefolder"]
     assert [name for name, src in sorted(DATASETS.items()) if src.needs_data_dir] == ["imagefolder"]
     with pytest.raises(BadInputError) as excinfo:
         dataset_info("cifar1")

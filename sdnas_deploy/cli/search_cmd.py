@@ -20,7 +20,8 @@ def search(
     space: Optional[str] = typer.Option(None, "--space", help="Search space: darts (cells), fbnet or proxyless (MBConv layers)."),
     setting: Optional[str] = typer.Option(None, "--setting", help="The space's layout the supernet has (fbnet/proxyless: small, cifar, imagenet)."),
     relax: Optional[str] = typer.Option(None, "--relax", help="softmax (DARTS) or gumbel (FBNet's Gumbel-softmax, temperature 5 x 0.956/epoch)."),
-    dataset: Optional[str] = typer.Option(None, help="digits (embedded), cifar10, cifar100 or imagefolder."),
+    dataset: Optional[str] = typer.Option(None, help="digits (embedded), fashion-mnist, cifar10, cifar100 or imagefolder."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Resize images (fashion-mnist, imagefolder)."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Where the dataset files are (or go)."),
     limit: Optional[int] = typer.Option(None, help="Use only the first N training images (quick runs)."),
     layers: Optional[int] = typer.Option(None, help="darts: cells in the supernet (reference 8)."),
@@ -63,7 +64,7 @@ def search(
     run_dir = new_run_dir("search", out)
     config = base_config(SearchConfig, load_search_config, recipe, resume, run_dir)
     config = override(
-        config, space=space, setting=setting, relax=relax, dataset=dataset, data_dir=data_dir, limit=limit, layers=layers, channels=channels, epochs=epochs,
+        config, space=space, setting=setting, relax=relax, dataset=dataset, data_dir=data_dir, image_size=image_size, limit=limit, layers=layers, channels=channels, epochs=epochs,
         batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, arch_lr=arch_lr, unrolled=unrolled,
         distill=distill, teachers=teachers, teacher_interval=teacher_interval, vote=vote, temperature=temperature,
         distill_weight=distill_weight, distill_warmup_epochs=distill_warmup_epochs, sharpness=sharpness, seed=seed,

@@ -18,7 +18,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     setting: Optional[str] = typer.Option(None, help="The space's setting (darts: cifar, mobile; fbnet/proxyless: "
                                           "imagenet, cifar, small); default: the space's."),
-    dataset: Optional[str] = typer.Option(None),
+    dataset: Optional[str] = typer.Option(None, help="digits (embedded), fashion-mnist, cifar10, cifar100 or imagefolder."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Resize images (fashion-mnist, imagefolder)."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir"),
     limit: Optional[int] = typer.Option(None, help="Use only the first N training images."),
     layers: Optional[int] = typer.Option(None, help="Cells (setting default: cifar 20, mobile 14)."),
@@ -46,7 +47,7 @@ def train(
     run_dir = new_run_dir("train", out)
     config = base_config(TrainConfig, load_train_config, recipe, resume, run_dir)
     config = override(
-        config, setting=setting, dataset=dataset, data_dir=data_dir, limit=limit, layers=layers, channels=channels,
+        config, setting=setting, dataset=dataset, data_dir=data_dir, image_size=image_size, limit=limit, layers=layers, channels=channels,
         epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, auxiliary=auxiliary,
         drop_path_prob=drop_path_prob, cutout=cutout, label_smoothing=label_smoothing, seed=seed, device=device, amp=amp,
     )

@@ -1,4 +1,4 @@
-"""Datasets: embedded ``digits``, ``cifar10``/``cifar100`` (torchvision) and ``imagefolder``.
+"""Datasets: embedded ``digits``, ``fashion-mnist`` (Debian package), ``cifar10``/``cifar100`` and ``imagefolder``.
 
 Public API (docs/ARCHITECTURE.md): :class:`DatasetInfo`, ``DATASETS``, :func:`dataset_info`,
 :func:`load_split`, :func:`search_halves`, :func:`make_loader`, :func:`load_arrays`.
@@ -7,7 +7,7 @@ Importing this package registers every dataset.
 
 from __future__ import annotations
 
-from . import digits, folder, torchvision_sets  # noqa: F401  (register the datasets)
+from . import digits, fashion_mnist, folder, torchvision_sets  # noqa: F401  (register the datasets)
 from .api import dataset_info, load_arrays, load_split
 from .info import DATASETS, SPLITS, DatasetInfo, default_data_dir
 from .splits import limit_subset, make_loader, search_halves

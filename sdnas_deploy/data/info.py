@@ -93,5 +93,5 @@ def check_fixed_size(name: str, native: int, image_size: int | None) -> None:
     if image_size is not None and image_size != native:
         raise BadInputError(
             f"dataset {name!r} has fixed {native}x{native} images; drop the image size option "
-            f"(only 'imagefolder' can be resized)"
+            f"(only 'imagefolder' and 'fashion-mnist' can be resized)"
         )

@@ -34,6 +34,7 @@ class SearchConfig:
     dataset: str = "digits"  # ours: embedded 16x16 digits, runs anywhere without downloads (reference: cifar10)
     data_dir: str | None = None  # ours: folder of cifar10/cifar100/imagefolder data
     limit: int | None = None  # ours: use only the first N training images (quick runs, tests)
+    image_size: int | None = None  # ours: resize the images (resizable datasets: fashion-mnist, imagefolder)
     layers: int | None = None  # DARTS reference: 8 cells in the search supernet (darts only; None = 8)
     channels: int | None = None  # DARTS reference: 16 initial channels (darts only; None = 16)
     relax: Relaxation = "softmax"  # DARTS reference: softmax mixture; gumbel = FBNet's Gumbel-softmax samples
@@ -99,7 +100,7 @@ def validate(config: SearchConfig) -> SearchConfig:
     for name in ("epochs", "batch_size", "teachers", "teacher_interval",
                  "sharpness_iters", "sharpness_batches", "sharpness_every"):
         _check(getattr(c, name) >= 1, name, getattr(c, name), "use a positive integer")
-    for name in ("limit", "steps_per_epoch", "layers", "channels"):
+    for name in ("limit", "steps_per_epoch", "layers", "channels", "image_size"):
         value = getattr(c, name)
         if value is not None:
             _check(value >= 1, name, value, "use a positive integer or leave it unset")

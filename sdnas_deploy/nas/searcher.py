@@ -77,10 +77,12 @@ class SearchRun:
         self.show_progress = show_progress
         self.policy: DevicePolicy = make_policy(config.device, config.amp, config.channels_last)
         seed_everything(config.seed)
-        self.info = datasets.dataset_info(config.dataset, config.data_dir)
-        train_set = datasets.load_split(config.dataset, "train", config.data_dir, limit=config.limit)
+        self.info = datasets.dataset_info(config.dataset, config.data_dir, image_size=config.image_size)
+        train_set = datasets.load_split(config.dataset, "train", config.data_dir, limit=config.limit,
+                                        image_size=config.image_size)
         self.train_half, self.val_half = datasets.search_halves(train_set, config.seed, config.train_portion)
-        self.test_set = datasets.load_split(config.dataset, "test", config.data_dir, limit=config.limit)
+        self.test_set = datasets.load_split(config.dataset, "test", config.data_dir, limit=config.limit,
+                                            image_size=config.image_size)
         self.space = get_space(config.space)
         self.geometry = self.space.search_geometry(self.info.image_size, self.info.in_channels, self.info.num_classes,
                                                    config.setting, config.layers, config.channels)

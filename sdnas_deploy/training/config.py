@@ -25,6 +25,7 @@ class TrainConfig:
     dataset: str = "digits"  # embedded 16x16 digits: runs anywhere without downloads
     data_dir: str | None = None  # folder for cifar10/cifar100/imagefolder
     limit: int | None = None  # a fixed subset of N samples of the train and of the test split (quick runs)
+    image_size: int | None = None  # resize the images (resizable datasets; default: the setting's input size, else native)
     setting: str | None = None  # the space's deployment setting and reference recipe (None: the space's default)
     layers: int | None = None  # darts cells; None -> the setting's reference
     channels: int | None = None  # darts initial channels; None -> the setting's reference
@@ -63,7 +64,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     c = config
     if c.limit is not None:
         _check(c.limit >= 1, "limit", c.limit, "use a positive sample count or leave it unset")
-    for name in ("layers", "channels", "epochs", "batch_size", "steps_per_epoch"):
+    for name in ("layers", "channels", "epochs", "batch_size", "steps_per_epoch", "image_size"):
         value = getattr(c, name)
         if value is not None:
             _check(value >= 1, name, value, "use a positive integer")

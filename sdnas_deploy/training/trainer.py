@@ -135,10 +135,13 @@ def _complexity(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any
 
 
 def _input_size(config: TrainConfig, space: Any) -> int | None:
-    """Image side to ask the dataset for: the setting's (mobile/imagenet 224) where the dataset can be resized."""
+    """Image side to ask the dataset for: ``image_size``, else the setting's (mobile/imagenet 224) where the
+    dataset can be resized (a fixed-size dataset refuses an explicit size in one line)."""
     from ..data import DATASETS
     from ..registry import lookup
 
+    if config.image_size is not None:
+        return config.image_size
     if not lookup(DATASETS, config.dataset, "dataset").resizable:
         return None  # fixed-size datasets (digits, CIFAR) are trained at their own size
     return space.setting(config.setting).input_size
