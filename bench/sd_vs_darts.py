@@ -42,7 +42,7 @@ def one_run(method: str, seed: int, out_root: str) -> dict:
     from sdnas_deploy.training.trainer import run_training
 
     recipe = load_recipe(resolve_data_file("search", "default"))
-    search_cfg = override(recipe.search, seed=seed, distill="sd" if method == "sd-darts" else "none",
+    search_cfg = override(recipe.search, seed=seed, method=method,
                           sharpness=True, sharpness_every=10_000, sharpness_iters=10, sharpness_batches=1,
                           device="cpu")
     train_cfg = override(recipe.train, seed=seed, device="cpu")

@@ -29,7 +29,7 @@ from sdnas_deploy.nas.searcher import run_search  # noqa: E402
 
 def variants(device: str) -> list[tuple[str, dict]]:
     """(label, config overrides) to time; AMP/channels_last only where CUDA is present."""
-    base = [("darts", {"distill": "none"}), ("sd-darts", {"distill": "sd"})]
+    base = [("darts", {"method": "darts"}), ("sd-darts", {"method": "sd-darts"})]
     if not device.startswith("cuda"):
         return [(name, {**o, "amp": "off"}) for name, o in base]
     out = []
@@ -52,7 +52,7 @@ def measure(label: str, overrides: dict, args: argparse.Namespace) -> dict:
         report = run_search(config, Path(tmp), progress=False)
         wall = time.perf_counter() - start
     timing = report["timing"]
-    step_ms = timing["mean_step_ms_distill"] if overrides["distill"] == "sd" else timing["mean_step_ms_plain"]
+    step_ms = timing["mean_step_ms_distill"] if overrides["method"] == "sd-darts" else timing["mean_step_ms_plain"]
     return {
         "variant": label,
         "config": to_dict(config),

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from sdnas_deploy.cli.main import app
 from sdnas_deploy.errors import BadInputError
 from sdnas_deploy.spaces.darts.expected import CostModel
-from sdnas_deploy.nas.architect import Architect
+from sdnas_deploy.methods.darts.architect import Architect
 from sdnas_deploy.nas.config import SearchConfig
 from sdnas_deploy.nas.penalty import LatencyPenalty, combined
 from sdnas_deploy.nas.searcher import run_search

@@ -119,5 +119,5 @@ def test_train_and_inspect_commands_on_the_searched_genotype(pipeline_run: Path,
 
 def test_shipped_default_recipe_parses_every_section() -> None:
     recipe = load_recipe(resolve_data_file("search", "default"))
-    assert recipe.search.distill == "sd" and recipe.train.setting == "cifar"
+    assert recipe.search.method == "sd-darts" and recipe.train.setting == "cifar"
     assert recipe.export.format == "onnx" and recipe.check is not None and recipe.check.min_accuracy > 0.5

@@ -73,7 +73,8 @@ def test_plain_darts_has_no_teachers(tmp_path: Path) -> None:
     report = run_search(_tiny(distill="none", epochs=1), tmp_path, progress=False)
     assert report["timing"]["mean_step_ms_distill"] is None and report["timing"]["mean_step_ms_plain"] > 0
     assert report["epochs"][0]["teachers"] == 0 and report["epochs"][0]["distilled_steps"] == 0
-    assert load_checkpoint(tmp_path / "checkpoint.pt")["teachers"]["snapshots"] == []
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert "teachers" not in state and "architect" in state and report["method"] == "darts"
     assert report["final"]["dominant_eigenvalue"] is None
 
 
@@ -151,9 +152,9 @@ def test_recipe_reads_only_search_section_and_rejects_unknown_keys(tmp_path: Pat
 def test_shipped_recipes() -> None:
     reference = load_search_config(data_dir("search") / "darts-reference.yaml")
     assert (reference.dataset, reference.layers, reference.channels, reference.epochs) == ("cifar10", 8, 16, 50)
-    assert (reference.distill, reference.unrolled, reference.lr, reference.arch_lr) == ("none", False, 0.025, 3e-4)
+    assert (reference.method, reference.unrolled, reference.lr, reference.arch_lr) == ("darts", False, 0.025, 3e-4)
     quick = load_search_config(data_dir("search") / "default.yaml")
-    assert quick.dataset == "digits" and quick.distill == "sd"
+    assert quick.dataset == "digits" and quick.method == "sd-darts"
     assert quick.layers * quick.channels * quick.epochs < 8 * 16 * 50
 
 

@@ -32,7 +32,8 @@ def search(
     lr: Optional[float] = typer.Option(None, help="Weight learning rate (cosine to --lr-min)."),
     arch_lr: Optional[float] = typer.Option(None, "--arch-lr", help="Adam learning rate of α."),
     unrolled: Optional[bool] = typer.Option(None, "--unrolled/--first-order", help="Second-order (unrolled) α gradient."),
-    distill: Optional[str] = typer.Option(None, help="sd (self-distillation from voting teachers) or none (plain DARTS)."),
+    method: Optional[str] = typer.Option(None, "--method", help="sd-darts (self-distillation from voting teachers) or darts."),
+    distill: Optional[str] = typer.Option(None, help="Legacy alias of --method: sd (= sd-darts) or none (= darts)."),
     teachers: Optional[int] = typer.Option(None, help="Number K of teacher snapshots."),
     teacher_interval: Optional[int] = typer.Option(None, "--teacher-interval", help="Weight steps between snapshots."),
     vote: Optional[str] = typer.Option(None, help="soft (mean of probabilities) or hard (majority class)."),
@@ -66,7 +67,7 @@ def search(
     config = override(
         config, space=space, setting=setting, relax=relax, dataset=dataset, data_dir=data_dir, image_size=image_size, limit=limit, layers=layers, channels=channels, epochs=epochs,
         batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, arch_lr=arch_lr, unrolled=unrolled,
-        distill=distill, teachers=teachers, teacher_interval=teacher_interval, vote=vote, temperature=temperature,
+        method=method, distill=distill, teachers=teachers, teacher_interval=teacher_interval, vote=vote, temperature=temperature,
         distill_weight=distill_weight, distill_warmup_epochs=distill_warmup_epochs, sharpness=sharpness, seed=seed,
         device=device, amp=amp, target=target, lut=lut, lut_kind=lut_kind, latency_setting=latency_setting, latency_budget=latency_budget,
         flops_budget=flops_budget, penalty=penalty, penalty_weight=penalty_weight, penalty_beta=penalty_beta,

@@ -57,7 +57,8 @@ class SearchConfig:
     amp: AmpMode = "auto"  # ours: bf16/fp16 autocast on CUDA, fp32 on CPU
     channels_last: bool | None = None  # ours: None = on for CUDA only
     steps_per_epoch: int | None = None  # ours: cap on steps (and eval batches) per epoch, for quick runs
-    distill: DistillMode = "sd"  # ours: "sd" = SD-DARTS self-distillation, "none" = plain DARTS
+    method: str = "sd-darts"  # ours: methods.METHODS — "sd-darts" (self-distillation from voting teachers) or "darts"
+    distill: DistillMode | None = None  # legacy alias of method: "sd" = sd-darts, "none" = darts
     teachers: int = 3  # ours: K voting teachers (odd, so a hard vote of 3 rarely ties)
     # ours: weight steps between teacher snapshots. 100 steps ≈ 1/4 epoch of the reference (391 steps/epoch),
     # so K=3 teachers span the last ~3/4 epoch: recent enough to be relevant, far enough apart to differ.
@@ -108,6 +109,7 @@ def validate(config: SearchConfig) -> SearchConfig:
     if c.layers is not None:
         _check(c.layers >= 2, "layers", c.layers, "use at least 2 cells")
     _validate_space(c)
+    _validate_method(c)
     for name in ("lr", "arch_lr", "temperature"):
         value = getattr(c, name)
         _check(math.isfinite(value) and value > 0, name, value, "use a positive finite number")
@@ -127,6 +129,17 @@ def validate(config: SearchConfig) -> SearchConfig:
     _check(c.seed >= 0, "seed", c.seed, "use a non-negative integer")
     _validate_hardware(c)
     return c
+
+
+def _validate_method(c: SearchConfig) -> None:
+    """The method exists; the legacy ``distill`` flag is folded into it (sd -> sd-darts, none -> darts)."""
+    from ..methods import get_method
+
+    if c.distill is not None:
+        _check(c.distill in ("sd", "none"), "distill", c.distill, "use sd or none (or method: sd-darts|darts)")
+        c.method = "sd-darts" if c.distill == "sd" else "darts"
+        c.distill = None
+    get_method(c.method)  # unknown → BadInputError with the closest name
 
 
 def _validate_space(c: SearchConfig) -> None:

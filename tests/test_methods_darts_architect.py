@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from sdnas_deploy.nas.architect import Architect
-from sdnas_deploy.nas.distill import distill_loss
+from sdnas_deploy.methods.darts.architect import Architect
+from sdnas_deploy.methods.sd.teachers import distill_loss
 from sdnas_deploy.spaces.darts import SearchNetwork
 
 LR, MOMENTUM, WD = 0.05, 0.9, 3e-4

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .distill import upcast
+from ..losses import upcast
 
 ExtraLoss = Callable[[torch.Tensor], torch.Tensor]
 # maps the val loss and the α it was computed with (the shadow model's α when unrolled) to the loss to minimize

@@ -14,14 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import BadInputError
+from ...errors import BadInputError
+from ..losses import upcast
 
 VoteRule = Literal["soft", "hard"]
-
-
-def upcast(logits: torch.Tensor) -> torch.Tensor:
-    """Logits in at least fp32 (autocast may hand back bf16/fp16; fp64 stays fp64)."""
-    return logits if logits.dtype in (torch.float32, torch.float64) else logits.float()
 
 
 def soft_vote(probs: torch.Tensor) -> torch.Tensor:
@@ -63,6 +59,8 @@ def _freeze(model: nn.Module) -> nn.Module:
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.momentum = 0.0  # running = (1 - 0)·running + 0·batch: forwards leave the buffers untouched
+    if hasattr(model, "relax"):
+        model.relax = "softmax"  # a Gumbel-relaxed supernet teaches with its expected mixture, not noisy samples
     return model
 
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sdnas_deploy.errors import BadInputError
-from sdnas_deploy.nas.distill import VotingTeachers, distill_loss, hard_vote, soft_vote
+from sdnas_deploy.methods.sd.teachers import VotingTeachers, distill_loss, hard_vote, soft_vote
 
 
 class _FixedLogits(nn.Module):

@@ -1,0 +1,1 @@
+"""DARTS: the α step (first/second order) and the bilevel search step."""

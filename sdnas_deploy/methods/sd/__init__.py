@@ -1,0 +1,1 @@
+"""SD-DARTS: voting teachers and the distilled search step."""
