@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sdnas_deploy.deploy.profiler import profile_model, render_table  # noqa: E402
+from sdnas_deploy.profile.api import profile_model  # noqa: E402
+from sdnas_deploy.profile.report import render_table  # noqa: E402
 from sdnas_deploy.io_utils import atomic_write_json  # noqa: E402
 
 

@@ -19,8 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sdnas_deploy.deploy.fingerprint import environment_fingerprint  # noqa: E402
-from sdnas_deploy.deploy.profiler import profile_model, profile_torch  # noqa: E402
+from sdnas_deploy.runtime.fingerprint import environment_fingerprint  # noqa: E402
+from sdnas_deploy.profile.api import profile_model  # noqa: E402
+from sdnas_deploy.profile.timing import profile_torch  # noqa: E402
 from sdnas_deploy.device import resolve_device  # noqa: E402
 from sdnas_deploy.errors import SdnasError  # noqa: E402
 from sdnas_deploy.io_utils import atomic_write_json  # noqa: E402

@@ -1,10 +1,12 @@
-"""Supernet search speed: plain DARTS vs SD-DARTS (voting teachers) on the current device.
+"""Supernet search speed per space: plain DARTS vs SD-DARTS (voting teachers) on the current device.
 
 Runs the real search loop (`sdnas_deploy.nas.searcher.run_search`) for a fixed config and reads the
-per-step timings it records. On CUDA it also compares AMP/channels_last variants. Prints a table and
-writes JSON under bench/results/.
+per-step timings it records. ``--space`` picks the space (darts: ``--layers``/``--channels`` cells; fbnet and
+proxyless: their ``small`` layout, as the digits recipes search). On CUDA it also compares AMP/channels_last
+variants. Prints a table and writes JSON under bench/results/ (``search_speed_<device>.json`` for darts,
+``search_speed_<device>_<space>.json`` otherwise).
 
-    .venv/bin/python bench/search_speed.py [--device cpu|cuda] [--steps 20] [--batch 64]
+    .venv/bin/python bench/search_speed.py [--space darts|fbnet|proxyless] [--device cpu|cuda] [--steps 20] [--batch 64]
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sdnas_deploy.config_utils import to_dict  # noqa: E402
-from sdnas_deploy.deploy.fingerprint import environment_fingerprint  # noqa: E402
+from sdnas_deploy.runtime.fingerprint import environment_fingerprint  # noqa: E402
 from sdnas_deploy.io_utils import atomic_write_json  # noqa: E402
 from sdnas_deploy.nas.config import SearchConfig  # noqa: E402
 from sdnas_deploy.nas.searcher import run_search  # noqa: E402
@@ -42,10 +44,10 @@ def variants(device: str) -> list[tuple[str, dict]]:
 
 def measure(label: str, overrides: dict, args: argparse.Namespace) -> dict:
     """One short search run; returns its timing block plus images/s."""
+    sizes = {"layers": args.layers, "channels": args.channels} if args.space == "darts" else {}
     config = SearchConfig(
-        dataset="digits", layers=args.layers, channels=args.channels, epochs=1, batch_size=args.batch,
-        steps_per_epoch=args.steps, device=args.device, seed=0, distill_warmup_epochs=0, teacher_interval=1,
-        **overrides,
+        space=args.space, dataset="digits", epochs=1, batch_size=args.batch, steps_per_epoch=args.steps,
+        device=args.device, seed=0, distill_warmup_epochs=0, teacher_interval=1, **sizes, **overrides,
     )
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -66,6 +68,7 @@ def measure(label: str, overrides: dict, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="darts", help="darts, fbnet or proxyless")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=20, help="timed search steps per variant")
     parser.add_argument("--batch", type=int, default=64)
@@ -76,15 +79,17 @@ def main() -> None:
 
     rows = [measure(label, o, args) for label, o in variants(args.device)]
     plain = next(r for r in rows if r["variant"].startswith("darts"))
-    print(f"search speed on {args.device} ({platform.node()}): digits 16x16, {args.layers} cells, C={args.channels}, batch {args.batch}")
+    shape = f"{args.layers} cells, C={args.channels}" if args.space == "darts" else "the small layout"
+    print(f"search speed on {args.device} ({platform.node()}): {args.space} space, digits 16x16, {shape}, batch {args.batch}")
     print(f"{'variant':<22}{'step ms':>10}{'teacher ms':>12}{'steps/s':>10}{'img/s':>10}{'vs darts':>10}")
     for r in rows:
         teacher = f"{r['teacher_ms']:.1f}" if r["teacher_ms"] is not None and "sd" in r["variant"] else "-"
         print(f"{r['variant']:<22}{r['mean_step_ms']:>10.1f}{teacher:>12}{r['steps_per_s']:>10.2f}"
               f"{r['images_per_s']:>10.1f}{r['mean_step_ms'] / plain['mean_step_ms']:>9.2f}x")
     tag = "cuda" if args.device.startswith("cuda") else "cpu"
-    path = atomic_write_json(args.out / f"search_speed_{tag}.json", {
-        "benchmark": "search_speed", "date": time.strftime("%Y-%m-%d"), "device": args.device,
+    name = f"search_speed_{tag}.json" if args.space == "darts" else f"search_speed_{tag}_{args.space}.json"
+    path = atomic_write_json(args.out / name, {
+        "benchmark": "search_speed", "space": args.space, "date": time.strftime("%Y-%m-%d"), "device": args.device,
         "fingerprint": environment_fingerprint(torch.get_num_threads()), "torch": torch.__version__,
         "rows": rows,
     })

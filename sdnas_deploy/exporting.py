@@ -67,7 +67,7 @@ def export_all(
     dataset, train split — never the images it is verified on).
     """
     from .data import load_arrays
-    from .deploy.formats import ExportJob, resolve_formats, split_options
+    from .export.formats import ExportJob, resolve_formats, split_options
     from .progress import log
     from .training.weights import load_network
 
@@ -90,7 +90,7 @@ def export_all(
 
     @functools.cache
     def calib_images() -> Any:  # loaded once, however many formats calibrate (onnx,trt at int8)
-        from .deploy.calibration import load_calibration_images
+        from .export.calibration import load_calibration_images
 
         return load_calibration_images(calib_source, config.calib_count, meta.input_shape, mean=meta.mean,
                                        std=meta.std, data_dir=data_dir)
@@ -140,7 +140,7 @@ def check_model(onnx_path: Path, gates: Any) -> Any:
     trt); an unknown dataset is BadInputError (exit 2) before anything is measured.
     """
     from .data import load_arrays
-    from .deploy.gates import run_check
+    from .gate.gates import run_check
 
     images = labels = None
     if gates.needs_data:
@@ -152,8 +152,8 @@ def check_model(onnx_path: Path, gates: Any) -> Any:
 
 def _artifact_input_size(path: Path) -> int | None:
     """The input side an artifact's sidecar records (a resizable dataset is scored at the size it was trained at)."""
-    from .deploy.onnx_export import sidecar_path
-    from .deploy.trt_env import engine_sidecar_path
+    from .export.onnx_export import sidecar_path
+    from .runtime.trt_env import engine_sidecar_path
     from .io_utils import load_json
 
     side = engine_sidecar_path(path) if Path(path).suffix in (".engine", ".plan") else sidecar_path(path)

@@ -1,27 +1,64 @@
 """`sdnas run`: the whole pipeline — search → train → export → profile → check — in one run directory.
 
-Each stage writes into its own sub-folder and is resumable (``resume=True`` continues the stage's
-checkpoint; a finished stage is not redone). The summary (``report.json``) holds one row per stage.
+Each stage writes into its own sub-folder. ``stages.json`` records, per finished stage, the stage's config and
+the fingerprint (sha256) of what it produced; with ``resume=True`` a stage is skipped when its record matches
+the recipe and its outputs are still there and unchanged — otherwise it runs (continuing from its own
+checkpoint where it has one), and every later stage runs again. The profile stage goes through the same
+``profile.api.profile_model`` as `sdnas profile`. The summary (``report.json``) holds one row per stage.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from .config_utils import to_dict
 from .errors import GateFailedError
 from .io_utils import atomic_write_json, load_json
 from .progress import log
 from .recipes import Recipe
 
+STAGES_FILE = "stages.json"
 
-def _stage_done(report_path: Path, epochs: int) -> bool:
-    """True when a stage's report says all its epochs ran (so --resume skips it)."""
-    if not report_path.is_file():
-        return False
-    report = load_json(report_path, "stage report")
-    return len(report.get("epochs", [])) >= epochs and "final" in report
+
+class _Stages:
+    """The ``stages.json`` record: which stages finished, with which config and outputs."""
+
+    def __init__(self, out_dir: Path, resume: bool) -> None:
+        self.path = out_dir / STAGES_FILE
+        self.done: dict[str, Any] = {}
+        if resume and self.path.is_file():
+            data = load_json(self.path, "pipeline stage record")
+            self.done = data if isinstance(data, dict) else {}
+        self.rerun_from: str | None = None  # once a stage runs, every later one runs too
+
+    @staticmethod
+    def _digest(paths: list[Path]) -> list[str] | None:
+        from .runtime.fingerprint import file_sha256
+
+        return [file_sha256(p) for p in paths] if all(p.is_file() for p in paths) else None
+
+    def finished(self, name: str, config: Any, outputs: list[Path]) -> bool:
+        """True when ``name`` may be skipped: recorded with this config, outputs present and unchanged."""
+        record = self.done.get(name)
+        if self.rerun_from is not None or not isinstance(record, dict):
+            return False
+        return record.get("config") == _plain(config) and record.get("outputs") == self._digest(outputs)
+
+    def record(self, name: str, config: Any, outputs: list[Path], ran: bool) -> None:
+        if ran and self.rerun_from is None:
+            self.rerun_from = name
+        self.done[name] = {"config": _plain(config), "outputs": self._digest(outputs)}
+        atomic_write_json(self.path, self.done)
+
+
+def _plain(config: Any) -> Any:
+    """A JSON-comparable form of a stage config (dataclass, dict or None)."""
+    import json
+
+    value = to_dict(config) if hasattr(config, "__dataclass_fields__") else config
+    return json.loads(json.dumps(value, default=str))
 
 
 def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -29,60 +66,86 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
 
     Raises GateFailedError (exit 4) at the end when the check stage fails, after writing the summary.
     """
-    from .deploy.profiler import profile_onnx
     from .exporting import check_model, export_weights
     from .nas.searcher import run_search
+    from .profile.api import profile_model
     from .spaces import load_arch
     from .training.trainer import run_training
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "recipe.json", recipe.to_dict())
+    stages = _Stages(out_dir, resume)
     timings: dict[str, float] = {}
+    search_dir, train_dir, export_dir = out_dir / "search", out_dir / "train", out_dir / "export"
 
-    def stage(name: str) -> float:
+    def stage(name: str, config: Any, outputs: list[Path], work: Callable[[], Any], reuse: Callable[[], Any]) -> Any:
+        if resume and stages.finished(name, config, outputs):
+            log(f"== {name} == finished earlier (stages.json): skipped")
+            timings[f"{name}_s"] = 0.0
+            return reuse()
         log(f"== {name} ==")
-        return time.perf_counter()
+        start = time.perf_counter()
+        result = work()
+        timings[f"{name}_s"] = time.perf_counter() - start
+        stages.record(name, config, outputs, ran=True)
+        return result
 
-    t0 = stage("search")
-    search_dir = out_dir / "search"
-    search_resume = resume and (search_dir / "checkpoint.pt").is_file()
-    search_report = run_search(recipe.search, search_dir, resume=search_resume, progress=progress)
-    timings["search_s"] = time.perf_counter() - t0
-
-    t0 = stage("train")
+    search_report = stage(
+        "search", recipe.search, [search_dir / "genotype.json", search_dir / "report.json"],
+        lambda: run_search(recipe.search, search_dir, resume=resume and (search_dir / "checkpoint.pt").is_file(),
+                           progress=progress),
+        lambda: load_json(search_dir / "report.json", "search report"))
     space, genotype = load_arch(search_dir / "genotype.json", recipe.search.space)
-    train_dir = out_dir / "train"
-    train_resume = resume and (train_dir / "checkpoint.pt").is_file()
-    train_report = run_training(genotype, recipe.train, train_dir, resume=train_resume, progress=progress,
-                                space=space)
-    timings["train_s"] = time.perf_counter() - t0
-
-    t0 = stage("export")
-    sidecar = export_weights(train_dir / "best.safetensors", out_dir / "export", recipe.export,
-                             data_dir=recipe.train.data_dir)
-    onnx_path = out_dir / "export" / sidecar["file"]
-    timings["export_s"] = time.perf_counter() - t0
-
-    t0 = stage("profile")
+    train_report = stage(
+        "train", recipe.train, [train_dir / "best.safetensors", train_dir / "report.json"],
+        lambda: run_training(genotype, recipe.train, train_dir, resume=resume and (train_dir / "checkpoint.pt").is_file(),
+                             progress=progress, space=space),
+        lambda: load_json(train_dir / "report.json", "train report"))
+    sidecar = stage(
+        "export", recipe.export, [export_dir / "model.onnx", export_dir / "model.json"],
+        lambda: export_weights(train_dir / "best.safetensors", export_dir, recipe.export, data_dir=recipe.train.data_dir),
+        lambda: load_json(export_dir / "model.json", "export sidecar"))
+    onnx_path = export_dir / sidecar["file"]
     prof = recipe.profile
-    profile = profile_onnx(onnx_path, device=prof.device, batch=prof.batch, warmup_s=prof.warmup_s,
-                           iterations=prof.iterations, duration_s=prof.duration_s, threads=prof.threads)
-    atomic_write_json(out_dir / "profile.json", profile)
-    timings["profile_s"] = time.perf_counter() - t0
 
+    def run_profile() -> dict[str, Any]:
+        report = profile_model(onnx_path, backend=prof.backend, device=prof.device, batch=prof.batch,
+                               warmup_s=prof.warmup_s, iterations=prof.iterations, duration_s=prof.duration_s,
+                               threads=prof.threads)
+        atomic_write_json(out_dir / "profile.json", report)
+        return report
+
+    profile = stage("profile", prof, [out_dir / "profile.json"], run_profile,
+                    lambda: load_json(out_dir / "profile.json", "profile report"))
     check = None
     if recipe.check is not None:
-        t0 = stage("check")
-        check = check_model(onnx_path, recipe.check)
-        atomic_write_json(out_dir / "check.json", check.to_dict())
-        timings["check_s"] = time.perf_counter() - t0
+        def run_check() -> Any:
+            result = check_model(onnx_path, recipe.check)
+            atomic_write_json(out_dir / "check.json", result.to_dict())
+            return result
+
+        check = stage("check", recipe.check, [out_dir / "check.json"], run_check,
+                      lambda: _StoredCheck(load_json(out_dir / "check.json", "check report")))
 
     summary = build_summary(recipe, out_dir, search_report, train_report, sidecar, profile, check, timings)
     atomic_write_json(out_dir / "report.json", summary)
     if check is not None and not check.passed:
         raise GateFailedError(f"pipeline finished but the gates failed: {check.reason}; see {out_dir / 'check.json'}")
     return summary
+
+
+class _StoredCheck:
+    """A finished check read back from ``check.json`` (what the summary needs of a CheckReport)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.passed = bool(data.get("passed"))
+        self.reason = data.get("reason")
+        self.final_line = "PASSED" if self.passed else f"FAILED: {self.reason}"  # as CheckReport.final_line
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
 
 
 def build_summary(recipe: Recipe, out_dir: Path, search: dict, train: dict, sidecar: dict, profile: dict,
@@ -100,7 +163,7 @@ def build_summary(recipe: Recipe, out_dir: Path, search: dict, train: dict, side
             "supernet_val_acc": sfinal.get("supernet_val_acc"),
             "discretized_val_acc": sfinal.get("discretized_val_acc"),
             "skip_count_normal": sfinal.get("skip_count_normal"),
-            "identity_layers": sfinal.get("identity_layers"),
+            "summary": sfinal.get("summary") or {},
             "arch_string": sfinal.get("arch_string"),
             "dominant_eigenvalue": sfinal.get("dominant_eigenvalue"),
         },
@@ -128,8 +191,7 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
         ("search: discretized val acc", s.get("discretized_val_acc")),
         ("search: space", s.get("space")),
         ("search: architecture", s.get("arch_string")),
-        *((("search: skip_connect (normal)", s["skip_count_normal"]),) if s.get("skip_count_normal") is not None else ()),
-        *((("search: identity layers", s["identity_layers"]),) if s.get("identity_layers") is not None else ()),
+        *((f"search: {k.replace('_', ' ')}", v) for k, v in (s.get("summary") or {}).items() if isinstance(v, (int, float))),
         ("train: best test top-1", t.get("best_top1")),
         ("train: parameters", t.get("params")),
         ("train: multiply-adds", t.get("macs")),

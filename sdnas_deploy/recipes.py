@@ -13,9 +13,8 @@ from typing import Any, Literal, Optional
 from .config_utils import from_mapping, to_dict
 from .errors import BadInputError
 from .io_utils import load_yaml
-from .registry import suggest
+from .recipe_sections import SECTIONS, read_sections  # noqa: F401  (read_sections re-exported)
 
-SECTIONS = ("search", "train", "export", "profile", "check")
 
 
 @dataclass
@@ -75,22 +74,9 @@ class Recipe:
         return out
 
 
-def read_sections(path: Path) -> dict[str, dict[str, Any]]:
-    """The recipe's top-level mapping, validated: only known sections, each a mapping."""
-    data = load_yaml(path, "recipe") or {}
-    if not isinstance(data, dict):
-        raise BadInputError(f"{path}: a recipe must be a mapping of sections ({', '.join(SECTIONS)})")
-    for key, value in data.items():
-        if key not in SECTIONS:
-            raise BadInputError(f"{path}: unknown recipe section {key!r}{suggest(str(key), SECTIONS)}; known: {', '.join(SECTIONS)}")
-        if value is not None and not isinstance(value, dict):
-            raise BadInputError(f"{path}: section {key!r} must be a mapping of keys")
-    return data
-
-
 def load_recipe(path: Path) -> Recipe:
     """Parse every section of a recipe into its typed config."""
-    from .deploy.gates import GateProfile
+    from .gate.gates import GateProfile
     from .nas.config import search_config_from_mapping
     from .training.config import train_config_from_mapping
 

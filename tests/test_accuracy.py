@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdnas_deploy.deploy.accuracy import DEFAULT_MAX_ACCURACY_DROP, MIN_TOP1_AGREEMENT, compare_logits
+from sdnas_deploy.export.accuracy import DEFAULT_MAX_ACCURACY_DROP, MIN_TOP1_AGREEMENT, compare_logits
 from sdnas_deploy.errors import BadInputError
 
 

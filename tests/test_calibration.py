@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from sdnas_deploy.data import load_arrays
-from sdnas_deploy.deploy.calibration import (
+from sdnas_deploy.export.calibration import (
     CACHE_SCHEMA,
     ZERO_AMAX,
     calibrate,

@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from sdnas_deploy.cli.check_cmd import check
-from sdnas_deploy.deploy.gates import load_gates
+from sdnas_deploy.gate.gates import load_gates
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "export" / "github-actions" / "sdnas-check.yml"

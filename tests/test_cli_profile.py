@@ -68,7 +68,7 @@ def test_json_out_and_extra_report_copy(demo_copy: Path, tmp_path: Path) -> None
 
 
 def test_compare_lut_with_a_table_file(demo_copy: Path, tmp_path: Path) -> None:
-    from sdnas_deploy.deploy.lut_compare import model_description
+    from sdnas_deploy.profile.lut_compare import model_description
     from sdnas_deploy.spaces.darts.geometry import NetworkGeometry, network_keys
     from sdnas_deploy.hw.lut import LatencyTable, save_table
 

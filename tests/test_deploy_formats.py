@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sdnas_deploy.deploy.formats import (
+from sdnas_deploy.export.formats import (
     FORMATS, ExportJob, format_for_path, require_tensorrt, resolve_format, resolve_formats, split_options,
 )
 from sdnas_deploy.errors import BadInputError, UnsupportedEnvironmentError
@@ -115,9 +115,9 @@ def test_trt_without_tensorrt_is_exit_5_with_remediation(monkeypatch: pytest.Mon
     assert not (tmp_path / "m.engine").exists()
 
 
-def test_importing_deploy_stays_light() -> None:
+def test_importing_the_deploy_packages_stays_light() -> None:
     import subprocess
 
-    code = "import sys, sdnas_deploy.deploy; print(sorted(m for m in ('onnx', 'onnxruntime', 'rich') if m in sys.modules))"
+    code = "import sys, sdnas_deploy.runtime, sdnas_deploy.export, sdnas_deploy.profile, sdnas_deploy.gate; print(sorted(m for m in ('onnx', 'onnxruntime', 'rich') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"

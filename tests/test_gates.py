@@ -11,11 +11,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sdnas_deploy.deploy.gates import (
-    CheckReport, GateProfile, check_model_kind, format_check_table, gate_names, inspect_artifact, load_gates, run_check,
+from sdnas_deploy.gate.gates import (
+    CheckReport, GateProfile, check_model_kind, gate_names, inspect_artifact, load_gates, run_check,
     weights_path,
 )
-from sdnas_deploy.deploy.onnx_export import export_and_verify, export_onnx
+from sdnas_deploy.export.onnx_export import export_and_verify, export_onnx
+from sdnas_deploy.gate.reports import format_check_table
 from sdnas_deploy.errors import BadInputError, UnsupportedEnvironmentError, VerificationError
 
 SHAPE = (1, 1, 16, 16)

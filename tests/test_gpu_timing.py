@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sdnas_deploy.deploy.gpu_timing import (
+from sdnas_deploy.runtime.gpu_timing import (
     STAGES, capture_graph, summarize_breakdown, time_gpu_iterations, timed_statement,
 )
 from sdnas_deploy.errors import BadInputError

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from sdnas_deploy.deploy.jetson import (
+from sdnas_deploy.runtime.jetson import (
     TegrastatsSampler, clock_state, clock_warning, find_gpu_devfreq, is_jetson, jetson_info, parse_jtop_power,
     parse_nvpmodel, parse_tegra_release, parse_tegrastats_line, power_sampler, read_cpu_governors, read_gpu_clock,
     summarize_power,
 )
-from sdnas_deploy.deploy.profile_report import jetson_lines
+from sdnas_deploy.profile.report import jetson_lines
 
 ORIN_LINE = ("11-29-2026 17:25:46 RAM 2300/7620MB (lfb 2x4MB) SWAP 0/3810MB (cached 0MB) CPU [2%@729,0%@729,"
              "off,off] EMC_FREQ 0%@2133 GR3D_FREQ 0%@[305] CPU@45.5C GPU@44.9C VDD_IN 4845mW/4845mW "

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sdnas_deploy.deploy.evaluate import evaluate_onnx
-from sdnas_deploy.deploy.fingerprint import file_sha256
-from sdnas_deploy.deploy.onnx_export import (
+from sdnas_deploy.runtime.evaluate import evaluate_onnx
+from sdnas_deploy.runtime.fingerprint import file_sha256
+from sdnas_deploy.export.onnx_export import (
     export_and_verify,
     export_onnx,
     load_sidecar,

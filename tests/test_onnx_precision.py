@@ -11,9 +11,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from sdnas_deploy.data import load_arrays
-from sdnas_deploy.deploy.calibration import CALIB_METHODS, collect_activation_ranges, load_calibration_images
-from sdnas_deploy.deploy.evaluate import run_batched
-from sdnas_deploy.deploy.onnx_precision import (
+from sdnas_deploy.export.calibration import CALIB_METHODS, collect_activation_ranges, load_calibration_images
+from sdnas_deploy.runtime.evaluate import run_batched
+from sdnas_deploy.export.onnx_precision import (
     ORT_CPU_NO_FP16_OPS,
     PRECISION_KEY,
     bake_precision,

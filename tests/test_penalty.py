@@ -163,7 +163,7 @@ def test_target_uses_shipped_table_and_resume_is_exact(tmp_path: Path, monkeypat
     assert final["latency_budget_met"] is True and final["flops_budget_met"] is True
     assert all(e["predicted_latency_ms"] > 0 and e["predicted_mmac"] > 0 for e in straight["epochs"])
     # searching on the machine the table was measured on also measures the derived network end to end
-    from sdnas_deploy.deploy.fingerprint import environment_fingerprint, fingerprint_key
+    from sdnas_deploy.runtime.fingerprint import environment_fingerprint, fingerprint_key
     from sdnas_deploy.hw.lut import load_table
     from sdnas_deploy.hw.targets import resolve_table
 

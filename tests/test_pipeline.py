@@ -55,9 +55,23 @@ def test_run_resume_skips_finished_stages(pipeline_run: Path, tmp_path: Path) ->
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(yaml.safe_dump(TINY_RECIPE))
     before = (pipeline_run / "train" / "best.safetensors").read_bytes()
+    stamps = {rel: (pipeline_run / rel).stat().st_mtime_ns for rel in ("export/model.onnx", "profile.json", "check.json")}
     result = runner.invoke(app, ["run", "--recipe", str(recipe), "--out", str(pipeline_run), "--resume", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["check"]["passed"] is True
+    for stage in ("search", "train", "export", "profile", "check"):
+        assert f"== {stage} == finished earlier" in result.stderr, stage
+    assert {rel: (pipeline_run / rel).stat().st_mtime_ns for rel in stamps} == stamps, "nothing was redone"
+    stages = json.loads((pipeline_run / "stages.json").read_text())
+    assert set(stages) == {"search", "train", "export", "profile", "check"}
+    # a changed profile section re-runs profile and every stage after it, nothing before it
+    changed = {**TINY_RECIPE, "profile": {"warmup_s": 0.1, "duration_s": 0.2}}
+    recipe.write_text(yaml.safe_dump(changed))
+    again = runner.invoke(app, ["run", "--recipe", str(recipe), "--out", str(pipeline_run), "--resume", "--json"])
+    assert again.exit_code == 0, again.output
+    assert "== export == finished earlier" in again.stderr and "== profile == finished earlier" not in again.stderr
+    assert "== check == finished earlier" not in again.stderr
+    assert (pipeline_run / "export/model.onnx").stat().st_mtime_ns == stamps["export/model.onnx"]
     assert (pipeline_run / "train" / "best.safetensors").read_bytes() == before
 
 

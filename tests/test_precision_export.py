@@ -10,11 +10,11 @@ import onnx
 import pytest
 
 from sdnas_deploy.data import load_arrays
-from sdnas_deploy.deploy.calibration import load_calibration_images
-from sdnas_deploy.deploy.evaluate import evaluate_onnx
-from sdnas_deploy.deploy.fingerprint import file_sha256
-from sdnas_deploy.deploy.onnx_precision import PRECISION_KEY
-from sdnas_deploy.deploy.precision_export import export_precision_onnx
+from sdnas_deploy.export.calibration import load_calibration_images
+from sdnas_deploy.runtime.evaluate import evaluate_onnx
+from sdnas_deploy.runtime.fingerprint import file_sha256
+from sdnas_deploy.export.onnx_precision import PRECISION_KEY
+from sdnas_deploy.export.precision_export import export_precision_onnx
 from sdnas_deploy.errors import BadInputError, VerificationError
 from sdnas_deploy.training.weights import load_network
 

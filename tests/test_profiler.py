@@ -11,15 +11,15 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sdnas_deploy.deploy.fingerprint import environment_fingerprint, file_sha256, fingerprint_key
-from sdnas_deploy.deploy.onnx_export import export_onnx
-from sdnas_deploy.deploy.gpu_timing import summarize_breakdown
-from sdnas_deploy.deploy.lut_compare import (
+from sdnas_deploy.runtime.fingerprint import environment_fingerprint, file_sha256, fingerprint_key
+from sdnas_deploy.export.onnx_export import export_onnx
+from sdnas_deploy.runtime.gpu_timing import summarize_breakdown
+from sdnas_deploy.profile.lut_compare import (
     compare_lut, condition_warnings, error_pct, model_description, predict_for_model,
 )
-from sdnas_deploy.deploy.profiler import (
-    PROFILE_BACKENDS, collect_warnings, format_profile_table, parse_percentiles, profile_model, profile_onnx,
-    profile_torch,
+from sdnas_deploy.profile.api import profile_model
+from sdnas_deploy.profile.timing import (
+    PROFILE_BACKENDS, collect_warnings, format_profile_table, parse_percentiles, profile_onnx, profile_torch,
 )
 from sdnas_deploy.errors import BadInputError, UnsupportedEnvironmentError
 
@@ -355,7 +355,7 @@ def test_ort_cuda_io_binding(graph: bool, copies: bool) -> None:
 @pytest.mark.parametrize("graph", [False, True])
 def test_trt_engine_profile(tmp_path: Path, graph: bool) -> None:
     from sdnas_deploy.data import load_arrays
-    from sdnas_deploy.deploy.trt_export import export_engine
+    from sdnas_deploy.export.trt_export import export_engine
     from sdnas_deploy.training.weights import load_network
 
     model, meta = load_network(DEMO / "model.safetensors")

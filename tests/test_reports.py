@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sdnas_deploy.deploy.gates import CheckReport, GateProfile, run_check
-from sdnas_deploy.deploy.onnx_export import export_and_verify
-from sdnas_deploy.deploy.reports import (
+from sdnas_deploy.gate.gates import CheckReport, GateProfile, run_check
+from sdnas_deploy.export.onnx_export import export_and_verify
+from sdnas_deploy.gate.reports import (
     CLASSNAME, SUITE_NAME, check_table, junit_xml, summary_markdown, write_junit, write_reports, write_summary,
 )
 from sdnas_deploy.errors import BadInputError, UnsupportedEnvironmentError

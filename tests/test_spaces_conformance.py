@@ -119,7 +119,7 @@ def test_expected_cost_is_the_prediction_at_one_hot_alpha(name: str, setting: st
 
 @pytest.mark.parametrize("name", sorted(SPACES))
 def test_onnx_export_verified_in_ort(name: str, tmp_path: Path) -> None:
-    from sdnas_deploy.deploy.onnx_export import export_onnx, verify_onnx
+    from sdnas_deploy.export.onnx_export import export_onnx, verify_onnx
 
     space = get_space(name)
     setting = space.default_setting

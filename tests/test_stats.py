@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sdnas_deploy.deploy.stats import (
+from sdnas_deploy.runtime.stats import (
     COV_WARN_THRESHOLD,
     cov_warning,
     percentile_key,

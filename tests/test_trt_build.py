@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sdnas_deploy.deploy import trt_build, trt_calibrator
-from sdnas_deploy.deploy.trt_build import BuildPlan, TrtBuildOptions, plan_build
+from sdnas_deploy.export import trt_build, trt_calibrator
+from sdnas_deploy.export.trt_build import BuildPlan, TrtBuildOptions, plan_build
 from sdnas_deploy.errors import BadInputError, UnsupportedEnvironmentError, VerificationError
 
 SHAPE = (1, 1, 16, 16)
@@ -207,7 +207,7 @@ def _tiny_net() -> nn.Module:
 
 
 def _onnx_bytes(dynamic: bool = False) -> bytes:
-    from sdnas_deploy.deploy.onnx_export import onnx_model_proto
+    from sdnas_deploy.export.onnx_export import onnx_model_proto
 
     return onnx_model_proto(_tiny_net(), SHAPE, opset=17, dynamic_batch=dynamic).SerializeToString()
 
@@ -215,7 +215,7 @@ def _onnx_bytes(dynamic: bool = False) -> bytes:
 @pytest.mark.trt
 @pytest.mark.gpu
 def test_build_fp16_engine_writes_timing_cache(tmp_path) -> None:
-    from sdnas_deploy.deploy.trt_env import require_tensorrt, tensorrt_version
+    from sdnas_deploy.runtime.trt_env import require_tensorrt, tensorrt_version
 
     trt = require_tensorrt()
     version = tensorrt_version() or trt.__version__
@@ -226,7 +226,7 @@ def test_build_fp16_engine_writes_timing_cache(tmp_path) -> None:
     if plan.era == "strong":  # fp16 must be baked into the graph on the strongly typed path
         import onnx
 
-        from sdnas_deploy.deploy.onnx_precision import bake_precision
+        from sdnas_deploy.export.onnx_precision import bake_precision
 
         onnx_bytes = bake_precision(onnx.load_from_string(onnx_bytes), "fp16").SerializeToString()
     engine_bytes = trt_build.build_engine(trt, onnx_bytes, plan)
@@ -242,7 +242,7 @@ def test_build_fp16_engine_writes_timing_cache(tmp_path) -> None:
 @pytest.mark.trt
 @pytest.mark.gpu
 def test_build_rejects_garbage_onnx() -> None:
-    from sdnas_deploy.deploy.trt_env import require_tensorrt, tensorrt_version
+    from sdnas_deploy.runtime.trt_env import require_tensorrt, tensorrt_version
 
     trt = require_tensorrt()
     plan = plan_build(TrtBuildOptions(precision="fp32"), tensorrt_version() or trt.__version__, "input", SHAPE)
@@ -254,7 +254,7 @@ def test_build_rejects_garbage_onnx() -> None:
 @pytest.mark.trt
 @pytest.mark.gpu
 def test_int8_build_with_calibrator_writes_calibration_cache(tmp_path) -> None:
-    from sdnas_deploy.deploy.trt_env import require_tensorrt, tensorrt_version
+    from sdnas_deploy.runtime.trt_env import require_tensorrt, tensorrt_version
 
     trt = require_tensorrt()
     version = tensorrt_version() or trt.__version__

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from sdnas_deploy.deploy import trt_env
-from sdnas_deploy.deploy.fingerprint import file_sha256
+from sdnas_deploy.runtime import trt_env
+from sdnas_deploy.runtime.fingerprint import file_sha256
 from sdnas_deploy.errors import BadInputError, UnsupportedEnvironmentError, VerificationError
 
 ORIN_RELEASE = "# R36 (release), REVISION: 3.0, GCID: 36191598, BOARD: generic, EABI: aarch64, DATE: Mon May  6 17:34:21 UTC 2024\n"

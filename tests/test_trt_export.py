@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sdnas_deploy.deploy import trt_export
-from sdnas_deploy.deploy.onnx_export import onnx_model_proto
+from sdnas_deploy.export import trt_export
+from sdnas_deploy.export.onnx_export import onnx_model_proto
 from sdnas_deploy.errors import BadInputError, UnsupportedEnvironmentError
 
 NO_TRT = importlib.util.find_spec("tensorrt") is None
@@ -62,7 +62,7 @@ def test_engine_summary_is_one_line() -> None:
 
 
 def _plan(precision: str, version: str):
-    from sdnas_deploy.deploy.trt_build import TrtBuildOptions, plan_build
+    from sdnas_deploy.export.trt_build import TrtBuildOptions, plan_build
 
     return plan_build(TrtBuildOptions(precision=precision), version, "input", (1, 1, 16, 16))
 
@@ -75,7 +75,7 @@ def test_prepare_onnx_weak_era_parses_fp32(precision: str) -> None:
 
 
 def _ort_logits(proto, images):
-    from sdnas_deploy.deploy.onnx_precision import cpu_session
+    from sdnas_deploy.export.onnx_precision import cpu_session
 
     session = cpu_session(proto)
     return np.concatenate([session.run(None, {"input": images[i : i + 1]})[0] for i in range(len(images))])
@@ -136,9 +136,9 @@ def digits():
 @pytest.mark.trt
 @pytest.mark.gpu
 def test_export_fp16_engine_end_to_end(tmp_path, digits) -> None:
-    from sdnas_deploy.deploy.fingerprint import file_sha256
-    from sdnas_deploy.deploy.trt_env import engine_sidecar_path
-    from sdnas_deploy.deploy.trt_runtime import evaluate_engine
+    from sdnas_deploy.runtime.fingerprint import file_sha256
+    from sdnas_deploy.runtime.trt_env import engine_sidecar_path
+    from sdnas_deploy.runtime.trt_runtime import evaluate_engine
 
     images, labels, _ = digits
     out = tmp_path / "model.engine"
@@ -174,8 +174,8 @@ def test_export_int8_engine_with_calibration(tmp_path, digits) -> None:
 @pytest.mark.trt
 @pytest.mark.gpu
 def test_exported_engine_refused_on_fingerprint_mismatch(tmp_path, digits) -> None:
-    from sdnas_deploy.deploy.trt_env import engine_sidecar_path
-    from sdnas_deploy.deploy.trt_runtime import TrtRunner, evaluate_engine
+    from sdnas_deploy.runtime.trt_env import engine_sidecar_path
+    from sdnas_deploy.runtime.trt_runtime import TrtRunner, evaluate_engine
 
     images, labels, _ = digits
     out = tmp_path / "model.engine"

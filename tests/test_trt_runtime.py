@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sdnas_deploy.deploy import trt_runtime
+from sdnas_deploy.runtime import trt_runtime
 from sdnas_deploy.errors import BadInputError, UnsupportedEnvironmentError
 
 
@@ -69,10 +69,10 @@ def test_runner_without_tensorrt_is_exit_5(tmp_path) -> None:
 
 def _build(tmp_path, shape, dynamic=None, precision="fp32"):
     """Build a tiny engine + sidecar the way trt_export does (without its verification step)."""
-    from sdnas_deploy.deploy.fingerprint import file_sha256
-    from sdnas_deploy.deploy.onnx_export import onnx_model_proto
-    from sdnas_deploy.deploy.trt_build import TrtBuildOptions, build_engine, plan_build
-    from sdnas_deploy.deploy.trt_env import engine_fingerprint, engine_sidecar_path, require_tensorrt, tensorrt_version
+    from sdnas_deploy.runtime.fingerprint import file_sha256
+    from sdnas_deploy.export.onnx_export import onnx_model_proto
+    from sdnas_deploy.export.trt_build import TrtBuildOptions, build_engine, plan_build
+    from sdnas_deploy.runtime.trt_env import engine_fingerprint, engine_sidecar_path, require_tensorrt, tensorrt_version
 
     trt = require_tensorrt()
     torch.manual_seed(0)
@@ -133,7 +133,7 @@ def test_dynamic_engine_steps_and_evaluate(tmp_path) -> None:
 @pytest.mark.trt
 @pytest.mark.gpu
 def test_runner_refuses_engine_from_another_device(tmp_path) -> None:
-    from sdnas_deploy.deploy.trt_env import engine_sidecar_path
+    from sdnas_deploy.runtime.trt_env import engine_sidecar_path
     from sdnas_deploy.errors import VerificationError
 
     _, engine = _build(tmp_path, (1, 1, 16, 16))

@@ -50,8 +50,9 @@ def check(
 ) -> None:
     """Gate a model: artifact identity and precision, accuracy, drop vs PyTorch, latency. Exit 0/2/3/4/5."""
     from ..config_utils import override
-    from ..deploy.gates import CheckReport, GateProfile, format_check_table, load_gates
-    from ..deploy.reports import write_reports
+    from ..gate.gates import CheckReport, GateProfile, load_gates
+    from ..gate.reports import format_check_table
+    from ..gate.reports import write_reports
     from ..errors import SdnasError
     from ..exporting import check_model
     from ..io_utils import require_file
@@ -91,7 +92,7 @@ def check(
 
 def _sidecar_dataset(model: Path) -> Optional[str]:
     """The dataset the model was exported for (its sidecar's metadata), when recorded."""
-    from ..deploy.onnx_export import load_sidecar
+    from ..export.onnx_export import load_sidecar
 
     meta = (load_sidecar(model) or {}).get("metadata")
     return meta.get("dataset") if isinstance(meta, dict) else None

@@ -357,7 +357,7 @@ def validate_cmd(
 
 def _measure_here(table: Any, n: int, seed: int, repeats: int, warmup: int, progress: bool) -> tuple[list, str]:
     """Measure ``n`` held-out random architectures at the table's geometry with the table's backend/threads."""
-    from ..deploy.fingerprint import environment_fingerprint
+    from ..runtime.fingerprint import environment_fingerprint
     from ..hw.measure import check_backend, check_device
     from ..hw.whole import measure_many, sample_architectures
     from ..progress import log

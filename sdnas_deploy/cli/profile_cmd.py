@@ -50,8 +50,9 @@ def profile(
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Time the model on this device: warm-up, timed calls, percentiles, breakdown, CoV warning, fingerprint."""
-    from ..deploy.lut_compare import finish_comparison, predict_for_model
-    from ..deploy.profiler import parse_percentiles, profile_model
+    from ..profile.lut_compare import finish_comparison, predict_for_model
+    from ..profile.api import profile_model
+    from ..profile.timing import parse_percentiles
     from ..io_utils import atomic_write_json, require_file
 
     require_file(model, "model")
@@ -79,7 +80,7 @@ def profile(
 
 def _print_human(result: dict[str, Any]) -> None:
     """The tables and lines of format_profile_table; on a TTY through rich, warnings highlighted."""
-    from ..deploy.profiler import format_profile_table
+    from ..profile.timing import format_profile_table
 
     text = format_profile_table({**result, "compare_lut": _without_warnings(result.get("compare_lut"))})
     if not sys.stdout.isatty():

@@ -33,7 +33,7 @@ def provider_name(backend: str, device: str) -> str:
 
 
 def _tensorrt_version() -> str | None:
-    from ..deploy.trt_env import tensorrt_version
+    from ..runtime.trt_env import tensorrt_version
 
     return tensorrt_version()
 
@@ -41,7 +41,7 @@ def _tensorrt_version() -> str | None:
 def build_fingerprint(backend: str, threads: int, device: str = "cpu", precision: str = "fp32") -> dict[str, Any]:
     """environment_fingerprint plus what the table contract adds (backend, provider, device, precision, ...)."""
     from .. import __version__
-    from ..deploy.fingerprint import environment_fingerprint
+    from ..runtime.fingerprint import environment_fingerprint
 
     fp = environment_fingerprint(threads)
     fp.update({

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import BadInputError
 from ..spaces import LEGACY_SPACE, Geometry, Space, get_space
 from .lut import LatencyTable
+from .rows import row_genotypes  # noqa: F401  (re-exported)
 
 DEFAULT_L2 = 1.0  # relative λ (see fit_table); ~best held-out error on CPU measurements of tiny nets
 OVERHEAD = "overhead_ms"
@@ -51,27 +52,6 @@ def nnls_ridge(
         A, b = X, y
     w, _ = nnls(A, b, maxiter=50 * max(n_features, 1))
     return w
-
-
-def row_genotypes(rows: Sequence[Mapping[str, Any]], space: Space | str = LEGACY_SPACE) -> tuple[list[Any], np.ndarray]:
-    """Architectures (from each row's ``arch``) and measured latencies (``latency_ms``); bad rows → BadInputError."""
-    impl = get_space(space) if isinstance(space, str) else space
-    if not rows:
-        raise BadInputError("no measurement rows; measure some with `sdnas lut measure`")
-    genotypes, latencies = [], []
-    for i, row in enumerate(rows, 1):
-        if "arch" not in row or "latency_ms" not in row:
-            raise BadInputError(f"measurement row {i} lacks 'arch' or 'latency_ms'; re-create it with `sdnas lut measure`")
-        arch = row["arch"]
-        genotypes.append(impl.arch_from_string(arch) if isinstance(arch, str) else arch)
-        try:
-            value = float(row["latency_ms"])
-        except (TypeError, ValueError):
-            raise BadInputError(f"measurement row {i}: latency_ms {row['latency_ms']!r} is not a number") from None
-        if not np.isfinite(value) or value <= 0:
-            raise BadInputError(f"measurement row {i}: latency_ms must be a positive number, got {value!r}")
-        latencies.append(value)
-    return genotypes, np.asarray(latencies)
 
 
 def design_matrix(

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..deploy.onnx_export import INPUT_NAME, OUTPUT_NAME, onnx_model_proto
+from ..export.onnx_export import INPUT_NAME, OUTPUT_NAME, onnx_model_proto
 from ..device import resolve_device
 from ..errors import BadInputError
 
@@ -41,7 +41,7 @@ def check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise BadInputError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if backend == "trt":
-        from ..deploy.trt_env import require_tensorrt
+        from ..runtime.trt_env import require_tensorrt
 
         require_tensorrt()
     return backend
@@ -55,7 +55,7 @@ def check_device(backend: str, device: str) -> str:
             raise BadInputError("TensorRT runs on a GPU: use --device cuda (the target's device)")
         return "cpu"
     if backend == "ort":
-        from ..deploy.evaluate import providers_for
+        from ..runtime.evaluate import providers_for
 
         provider = providers_for(spec)[0]  # exit 5 without onnxruntime-gpu's CUDAExecutionProvider
         return f"cuda:{provider[1]['device_id']}"
@@ -66,7 +66,7 @@ def ort_session(module: nn.Module, input_shape: Sequence[int], threads: int = 1,
     """An ONNX Runtime session of ``module`` on ``device`` (one intra-op pool of ``threads``, sequential)."""
     import onnxruntime as ort
 
-    from ..deploy.evaluate import providers_for
+    from ..runtime.evaluate import providers_for
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -96,8 +96,8 @@ def _ort_call(module: nn.Module, x: torch.Tensor, threads: int, device: str) -> 
 def _trt_call(module: nn.Module, x: torch.Tensor, device: str, precision: str, workdir: Path) -> Callable[[], Any]:
     """One TensorRT enqueue + stream synchronize of ``module``'s engine, built like `sdnas export --format trt`
     builds (same planner, precision baking and builder) with the input already on the GPU."""
-    from ..deploy.trt_export import build_engine_file
-    from ..deploy.trt_runtime import TrtRunner
+    from ..export.trt_export import build_engine_file
+    from ..runtime.trt_runtime import TrtRunner
 
     engine = workdir / "op.engine"
     build_engine_file(module, engine, tuple(x.shape), precision=precision, opset=ONNX_OPSET)
@@ -160,7 +160,7 @@ def time_module(
     (CUDA); torch times the eager forward pass with ``threads`` torch threads (restored afterwards);
     trt times enqueue + synchronize of an engine built at ``precision`` (fp32/fp16; ort and torch: fp32 only).
     """
-    from ..deploy.stats import summarize
+    from ..runtime.stats import summarize
 
     check_backend(backend)
     device = check_device(backend, device)

@@ -50,7 +50,7 @@ def compare(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, 
 
 def validate_table(table: LatencyTable, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Predict every row's ``arch`` with ``table`` and compare with its ``latency_ms``; per-row detail kept."""
-    from .fit import row_genotypes
+    from .rows import row_genotypes
 
     genotypes, measured = row_genotypes(rows, table.space)
     predicted = [predict_latency(table, g) for g in genotypes]

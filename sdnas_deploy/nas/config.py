@@ -192,7 +192,7 @@ def search_config_from_mapping(data: Any, source: str) -> SearchConfig:
 
 def load_search_config(path: str | Path) -> SearchConfig:
     """Read the ``search:`` section of a recipe YAML; other sections belong to other commands."""
-    from ..recipes import read_sections
+    from ..recipe_sections import read_sections
 
     return search_config_from_mapping(read_sections(Path(path)).get("search"), f"{path} [search]")
 

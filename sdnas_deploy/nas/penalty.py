@@ -167,7 +167,7 @@ class HardwareCosts:
 
     def on_target(self) -> bool:
         """True when this machine is the one the table was measured on (same fingerprint key, CPU backends)."""
-        from ..deploy.fingerprint import environment_fingerprint, fingerprint_key
+        from ..runtime.fingerprint import environment_fingerprint, fingerprint_key
 
         if self.table is None or self.table.fingerprint.get("backend") not in ("ort", "torch"):
             return False

@@ -163,7 +163,8 @@ class SearchRun:
         record["gap"] = record["supernet_val_acc"] - record["discretized_val_acc"]
         record["genotype"] = self.space.arch_to_dict(genotype)
         record["arch_string"] = self.space.arch_to_string(genotype)
-        record.update(self.space.summary(genotype))
+        record["summary"] = self.space.summary(genotype)
+        record.update(record["summary"])  # also top level (skip_count_normal, ...), as reports always had them
         record.update(self.costs.metrics(genotype, list(self.model.arch_parameters()), final))
         c = self.config
         due = c.sharpness and (final or (epoch + 1) % c.sharpness_every == 0)
@@ -176,7 +177,7 @@ class SearchRun:
     # ---- files --------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         last = self.epochs[-1] if self.epochs else {}
-        final_keys = ("genotype", "arch_string", *self.space.summary(self.model.derive()), "supernet_val_acc", "discretized_val_acc", "gap",
+        final_keys = ("genotype", "arch_string", "summary", *self.space.summary(self.model.derive()), "supernet_val_acc", "discretized_val_acc", "gap",
                       "dominant_eigenvalue", "supernet_test_acc", "discretized_test_acc", "predicted_latency_ms",
                       "expected_latency_ms", "predicted_mmac", "expected_mmac", "latency_budget_met", "flops_budget_met",
                       "measured_latency_ms")

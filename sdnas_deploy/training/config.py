@@ -126,6 +126,6 @@ def train_config_from_mapping(data: Any, source: str) -> TrainConfig:
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """Read the ``train:`` section of a recipe YAML (other sections are left to their owners)."""
-    from ..recipes import read_sections
+    from ..recipe_sections import read_sections
 
     return train_config_from_mapping(read_sections(Path(path)).get("train"), f"{path} [train]")

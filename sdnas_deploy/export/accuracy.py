@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadInputError
-from .evaluate import check_labels, topk_accuracy
+from ..runtime.evaluate import check_labels, topk_accuracy
 
 # Largest allowed top-1 accuracy drop (fraction) by precision. fp32 must only reorder float
 # sums (~1e-4 elementwise), so half a point covers ties flipping on small test sets; fp16 (~1e-2

@@ -22,8 +22,8 @@ from typing import Any
 
 from ..errors import BadInputError
 from ..io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..profile.report import render_table
 from .gates import EXIT_CODES, CheckReport, GateRow, gate_names
-from .profiler import render_table
 
 SUITE_NAME = "sdnas-check"
 CLASSNAME = "sdnas.gates"
@@ -197,3 +197,8 @@ def write_reports(report: CheckReport, json_path: Path | str | None = None, juni
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInputError(f"cannot write report {path} ({type(exc).__name__}: {exc}); pass a writable file path") from None
     return written
+
+
+def format_check_table(report: CheckReport) -> str:
+    """Terminal text of a report (gate table, model, what was timed, warnings): :func:`check_table`."""
+    return check_table(report)

@@ -19,8 +19,8 @@ import torch.nn as nn
 
 from ..errors import BadInputError, VerificationError
 from ..io_utils import atomic_write_bytes, atomic_write_json
-from .evaluate import InputSpec, check_images
-from .fingerprint import file_sha256
+from ..runtime.evaluate import InputSpec, check_images
+from ..runtime.fingerprint import file_sha256
 from .onnx_export import (
     INPUT_NAME,
     MAX_OPSET,
@@ -37,7 +37,7 @@ from .trt_build import (
     default_timing_cache_path,
     plan_build,
 )
-from .trt_env import (
+from ..runtime.trt_env import (
     engine_fingerprint,
     engine_sidecar_path,
     require_tensorrt,
@@ -249,7 +249,7 @@ def _verify(
     """Engine vs PyTorch fp32 on ``images``, judged by accuracy drop (accuracy.compare_logits)."""
     from .accuracy import compare_logits
     from .onnx_export import torch_logits
-    from .trt_runtime import TrtRunner
+    from ..runtime.trt_runtime import TrtRunner
 
     candidate = TrtRunner(engine_path).infer(images)
     reference = torch_logits(model, images)

@@ -30,7 +30,7 @@ from ..config_utils import from_mapping
 from ..errors import BadInputError, GateFailedError, SdnasError
 from ..io_utils import load_yaml, require_file
 from ..resources import resolve_data_file
-from .accuracy import PRECISIONS
+from ..export.accuracy import PRECISIONS
 from .artifact_check import (
     check_model_kind,
     evaluate_torch,
@@ -38,9 +38,9 @@ from .artifact_check import (
     require_environment,
     weights_path,
 )
-from .evaluate import evaluate_onnx
-from .fingerprint import file_sha256
-from .stats import pick_stat
+from ..runtime.evaluate import evaluate_onnx
+from ..runtime.fingerprint import file_sha256
+from ..runtime.stats import pick_stat
 
 GATE_KEYS: tuple[str, ...] = ("min_accuracy", "max_accuracy_drop", "max_latency_ms")
 EXIT_CODES: dict[int, str] = {
@@ -259,7 +259,7 @@ def _reference_accuracy(model_path: Path, sidecar: Mapping[str, Any], images: np
 def _measure_accuracy(model_path: Path, gates: GateProfile, sidecar: Mapping[str, Any], images: np.ndarray,
                       labels: np.ndarray) -> dict[str, Any]:
     if gates.backend == "trt":
-        from .trt_runtime import evaluate_engine
+        from ..runtime.trt_runtime import evaluate_engine
 
         return evaluate_engine(model_path, images, labels, device=gates.effective_device, force=gates.force)
     if gates.backend == "torch":
@@ -282,7 +282,7 @@ def run_check(
     ``images``/``labels`` (from ``sdnas_deploy.data.load_arrays``) are required only when an
     accuracy gate is set; ``gates.limit`` keeps the first N of them.
     """
-    from .profiler import profile_model
+    from ..profile.api import profile_model
 
     began = time.time()
     model_path = require_file(onnx_path, "model")
@@ -328,10 +328,3 @@ def run_check(
         timings["latency"] = time.perf_counter() - t0
     return CheckReport(str(model_path), rows, asdict(gates), accuracy, profile, warnings, artifact,
                        started_utc=_utc(began), duration_s=time.time() - began, timings_s=timings)
-
-
-def format_check_table(report: CheckReport) -> str:
-    """Terminal text of a report (gate table, model, what was timed, warnings); see reports.check_table."""
-    from .reports import check_table
-
-    return check_table(report)

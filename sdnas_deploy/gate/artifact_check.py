@@ -15,9 +15,9 @@ import numpy as np
 
 from ..errors import BadInputError, VerificationError
 from ..io_utils import load_json
-from .evaluate import classification_summary
-from .fingerprint import file_sha256
-from .onnx_export import load_sidecar, sidecar_path
+from ..runtime.evaluate import classification_summary
+from ..runtime.fingerprint import file_sha256
+from ..export.onnx_export import load_sidecar, sidecar_path, weights_path  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from .gates import GateProfile
@@ -41,7 +41,7 @@ def check_model_kind(model_path: Path, backend: str) -> None:
 def artifact_sidecar_path(model_path: Path, backend: str) -> Path:
     """Where the model's sidecar lives: ``model.json`` for ONNX, ``model.engine.json`` for an engine."""
     if backend == "trt":
-        from .trt_env import engine_sidecar_path
+        from ..runtime.trt_env import engine_sidecar_path
 
         return engine_sidecar_path(model_path)
     return sidecar_path(model_path)
@@ -86,26 +86,11 @@ def inspect_artifact(model_path: Path, gates: "GateProfile", warnings: list[str]
     return info, sidecar
 
 
-def weights_path(model_path: Path, sidecar: Mapping[str, Any]) -> Path | None:
-    """The PyTorch weights behind a model: the model itself if it is .safetensors, else the sidecar's
-    ``metadata.weights`` (as recorded, or by name next to the model); None when there are none."""
-    if model_path.suffix == ".safetensors":
-        return model_path
-    meta = sidecar.get("metadata")
-    recorded = meta.get("weights") if isinstance(meta, dict) else None
-    if not recorded:
-        return None
-    for candidate in (Path(recorded), model_path.parent / Path(recorded).name):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def evaluate_torch(weights: Path, images: np.ndarray, labels: np.ndarray, device: str = "cpu") -> dict[str, Any]:
     """Top-1 (and top-5) of the PyTorch network in ``weights`` (fp32, eval, no aux head); keys as evaluate_onnx."""
     from ..device import resolve_device
     from ..training.weights import load_network
-    from .onnx_export import torch_logits
+    from ..export.onnx_export import torch_logits
 
     model, meta = load_network(weights, auxiliary=False)
     if tuple(images.shape[1:]) != tuple(meta.input_shape[1:]):
@@ -122,13 +107,13 @@ def require_environment(gates: "GateProfile") -> None:
 
     device = gates.effective_device
     if gates.backend == "trt":
-        from .trt_env import require_tensorrt
+        from ..runtime.trt_env import require_tensorrt
 
         require_tensorrt()
         resolve_device(device)  # the TensorRT runner keeps its buffers in torch CUDA tensors
     elif gates.backend == "torch":
         resolve_device(device)
     elif device != "cpu":
-        from .evaluate import providers_for
+        from ..runtime.evaluate import providers_for
 
         providers_for(device)

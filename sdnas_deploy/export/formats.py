@@ -24,7 +24,7 @@ from ..registry import register_into, suggest
 from .accuracy import PRECISIONS
 from .calibration import CALIB_METHODS
 from .onnx_export import MAX_OPSET, MIN_OPSET
-from .trt_env import TENSORRT_REMEDIATION, require_tensorrt
+from ..runtime.trt_env import TENSORRT_REMEDIATION, require_tensorrt
 
 
 @dataclass

@@ -25,8 +25,8 @@ from ..errors import BadInputError, VerificationError
 from ..io_utils import atomic_write_bytes, atomic_write_json
 from .accuracy import compare_logits
 from .calibration import calibrate
-from .evaluate import check_images, input_spec, run_batched
-from .fingerprint import file_sha256
+from ..runtime.evaluate import check_images, input_spec, run_batched
+from ..runtime.fingerprint import file_sha256
 from .onnx_export import (
     MAX_OPSET,
     check_input_shape,

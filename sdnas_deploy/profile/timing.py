@@ -1,6 +1,6 @@
-"""Latency profiling: :func:`profile_model` over registered backends, and the report's human form.
+"""Latency profiling primitives: options, the backend registry, timing loops, and the ORT/torch CPU profilers.
 
-Every backend (``ort``, ``torch``, ``trt``; see profile_backends.py) reports the same figures
+Every backend (``ort``, ``torch``, ``trt``; see backends.py, dispatched by api.profile_model) reports the same figures
 (stats.summarize), throughput, a plain sentence saying exactly what was timed (DESIGN.md §3: users
 cannot compare numbers whose scope is unclear), a CoV warning, the environment fingerprint, the
 model's identity, a trtexec-style H2D/compute/D2H/enqueue breakdown where the backend owns the CUDA
@@ -23,12 +23,12 @@ import torch.nn as nn
 from ..device import eval_mode, resolve_device
 from ..errors import BadInputError
 from ..registry import lookup
-from .evaluate import InputSpec, input_spec, open_session
-from .fingerprint import environment_fingerprint, file_sha256
-from .gpu_timing import timed_statement
-from .onnx_export import check_input_shape
-from .profile_report import format_profile_table, render_table  # noqa: F401  (re-exported: older callers)
-from .stats import DEFAULT_PERCENTILES, cov_warning, summarize, throughput
+from ..runtime.evaluate import InputSpec, input_spec, open_session
+from ..runtime.fingerprint import environment_fingerprint, file_sha256
+from ..runtime.gpu_timing import timed_statement
+from ..export.onnx_export import check_input_shape
+from .report import format_profile_table, render_table  # noqa: F401  (re-exported: older callers)
+from ..runtime.stats import DEFAULT_PERCENTILES, cov_warning, summarize, throughput
 
 MIN_TIMED_CALLS = 10  # like trtexec's default --iterations=10 floor under --duration
 
@@ -244,52 +244,6 @@ def profile_torch(
                    percentiles, extra)
 
 
-def profile_model(
-    model_path: Path | str,
-    backend: str = "ort",
-    device: str = "cpu",
-    batch: int = 1,
-    warmup_s: float = 1.0,
-    iterations: int | None = None,
-    duration_s: float = 3.0,
-    threads: int | None = None,
-    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
-    cuda_graph: bool = False,
-    include_data_transfers: bool = False,
-    force: bool = False,
-) -> dict[str, Any]:
-    """Profile ``model_path`` with the registered ``backend`` (``ort``, ``torch`` or ``trt``).
-
-    Returns the profile_onnx report plus ``breakdown`` (per-stage stats, or None), ``options``,
-    ``warnings`` (all of them, one list) and ``jetson`` (None off Jetson; on Jetson: power mode, clocks,
-    and board power sampled while the backend ran, warm-up included).
-    """
-    from .jetson import jetson_info, power_sampler
-
-    run = lookup(PROFILE_BACKENDS, backend, "profile backend")
-    _check_timing_args(batch, warmup_s, iterations, duration_s)
-    if threads is not None and threads < 1:
-        raise BadInputError(f"threads must be >= 1, got {threads}")
-    pcts = parse_percentiles(",".join(str(float(p)) for p in percentiles))
-    opts = ProfileOptions(device=(device or "cpu").strip().lower(), batch=batch, warmup_s=warmup_s,
-                          iterations=iterations, duration_s=duration_s, threads=threads, percentiles=pcts,
-                          cuda_graph=cuda_graph, include_data_transfers=include_data_transfers, force=force)
-    jetson = jetson_info()
-    sampler = power_sampler() if jetson is not None else None
-    if sampler is not None:
-        with sampler:
-            report = run(Path(model_path), opts)
-        jetson["power"] = sampler.summary()  # type: ignore[index]
-    else:
-        report = run(Path(model_path), opts)
-    report.setdefault("breakdown", None)
-    report["jetson"] = jetson
-    report["options"] = {"backend": backend, "cuda_graph": cuda_graph, "include_data_transfers": include_data_transfers,
-                         "percentiles": list(pcts), "force": force}
-    report["warnings"] = collect_warnings(report)
-    return report
-
-
 def collect_warnings(report: dict[str, Any]) -> list[str]:
     """CoV, backend, fingerprint and Jetson warnings in one de-duplicated list (Jetson block wins on clocks)."""
     jetson = report.get("jetson")
@@ -299,6 +253,3 @@ def collect_warnings(report: dict[str, Any]) -> list[str]:
     found = ([report["cov_warning"]] if report.get("cov_warning") else []) + list(report.get("backend_warnings", []))
     found += fp_warnings + (list(jetson.get("warnings", [])) if jetson else [])
     return list(dict.fromkeys(found))
-
-
-from . import profile_backends  # noqa: E402,F401  (fills PROFILE_BACKENDS; imported last: it uses this module)

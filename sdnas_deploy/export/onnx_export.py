@@ -28,7 +28,7 @@ import torch.nn as nn
 from ..device import eval_mode
 from ..errors import BadInputError, VerificationError
 from ..io_utils import atomic_write_bytes, atomic_write_json, load_json
-from .evaluate import (
+from ..runtime.evaluate import (
     check_images,
     check_labels,
     input_spec,
@@ -36,7 +36,7 @@ from .evaluate import (
     run_batched,
     topk_accuracy,
 )
-from .fingerprint import file_sha256, package_version
+from ..runtime.fingerprint import file_sha256, package_version
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -217,6 +217,21 @@ def load_sidecar(onnx_path: Path | str) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise BadInputError(f"{path}: sidecar is not a JSON object; re-export the model with `sdnas export`")
     return data
+
+
+def weights_path(model_path: Path, sidecar: Mapping[str, Any]) -> Path | None:
+    """The PyTorch weights behind a model: the model itself if it is .safetensors, else the sidecar's
+    ``metadata.weights`` (as recorded, or by name next to the model); None when there are none."""
+    if model_path.suffix == ".safetensors":
+        return model_path
+    meta = sidecar.get("metadata")
+    recorded = meta.get("weights") if isinstance(meta, dict) else None
+    if not recorded:
+        return None
+    for candidate in (Path(recorded), model_path.parent / Path(recorded).name):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def genotype_json(genotype: Any) -> Any:

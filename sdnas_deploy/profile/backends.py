@@ -1,4 +1,4 @@
-"""The profile backends behind :func:`profiler.profile_model`: ``ort``, ``torch`` and ``trt``.
+"""The profile backends behind :func:`profile.api.profile_model`: ``ort``, ``torch`` and ``trt``.
 
 Each is ``fn(model_path, ProfileOptions) -> report`` registered with ``@profile_backend``. Where a
 backend owns the CUDA stream (torch, TensorRT) it is timed with ``gpu_timing.time_gpu_iterations`` and
@@ -19,15 +19,15 @@ import torch
 from ..device import resolve_device
 from ..errors import BadInputError, UnsupportedEnvironmentError
 from ..io_utils import require_file
-from .evaluate import input_spec, open_session
-from .fingerprint import file_sha256
-from .gpu_timing import (
+from ..runtime.evaluate import input_spec, open_session
+from ..runtime.fingerprint import file_sha256
+from ..runtime.gpu_timing import (
     capture_graph,
     summarize_breakdown,
     time_gpu_iterations,
     timed_statement,
 )
-from .profiler import (
+from .timing import (
     ProfileOptions,
     _profile_shape,
     _report,
@@ -156,8 +156,8 @@ def load_torch_model(path: Path, batch: int) -> tuple[torch.nn.Module, tuple[int
     from ..training.weights import load_network
 
     if path.suffix == ".onnx":
-        from .artifact_check import weights_path
-        from .onnx_export import load_sidecar
+        from ..export.onnx_export import weights_path
+        from ..export.onnx_export import load_sidecar
 
         sidecar = load_sidecar(require_file(path, "ONNX model")) or {}
         found = weights_path(path, sidecar)
@@ -233,13 +233,13 @@ def profile_trt(path: Path, opts: ProfileOptions) -> dict[str, Any]:
     if path.suffix not in ENGINE_SUFFIXES:
         raise BadInputError(f"{path}: --backend trt profiles a TensorRT .engine; build one on this device with "
                             "`sdnas export --format trt`, or use --backend ort for an .onnx")
-    from .trt_env import require_tensorrt, tensorrt_version
+    from ..runtime.trt_env import require_tensorrt, tensorrt_version
 
     require_tensorrt()
     if opts.device == "cpu":
         raise BadInputError("--backend trt runs on the GPU; pass --device cuda (or cuda:N)")
     dev = resolve_device(opts.device)
-    from .trt_runtime import TrtRunner
+    from ..runtime.trt_runtime import TrtRunner
 
     runner = TrtRunner(path, device=str(dev), force=opts.force, batch=opts.batch)
     if runner.input_shape[0] != opts.batch:

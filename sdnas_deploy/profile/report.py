@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any, Sequence
 
-from .gpu_timing import STAGE_LABELS
+from ..runtime.gpu_timing import STAGE_LABELS
 
 
 def render_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

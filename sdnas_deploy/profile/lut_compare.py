@@ -28,7 +28,7 @@ def model_description(model_path: Path | str) -> tuple[Any, Any, Any, str]:
         return space, arch, geometry_of(meta, space), str(path)
     if path.suffix in ENGINE_SUFFIXES:
         from ..io_utils import load_json
-        from .trt_env import engine_sidecar_path
+        from ..runtime.trt_env import engine_sidecar_path
 
         side = engine_sidecar_path(path)
         if not side.is_file():
@@ -36,7 +36,7 @@ def model_description(model_path: Path | str) -> tuple[Any, Any, Any, str]:
         sidecar = load_json(side, "engine sidecar")
         source = str(side)
     else:
-        from .onnx_export import load_sidecar, sidecar_path
+        from ..export.onnx_export import load_sidecar, sidecar_path
 
         sidecar = load_sidecar(path)
         source = str(sidecar_path(path))

@@ -81,7 +81,7 @@ class TrtRunner:
             raise BadInputError(f"--device {device!r}: TensorRT engines run on cuda or cuda:N")
         self.device = torch.device(device)
         torch.cuda.set_device(self.device)
-        from .trt_build import get_logger
+        from .trt_logging import get_logger
 
         runtime = self.trt.Runtime(get_logger(self.trt))
         self.engine = runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
