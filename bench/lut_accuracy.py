@@ -34,14 +34,14 @@ from sdnas_deploy.io_utils import atomic_write_json  # noqa: E402
 TARGET = "x86-cpu-ort"
 
 
-def measured_rows(path: Path, seed: int, n: int, geometry, repeats: int, space: str) -> list[dict]:
+def measured_rows(path: Path, seed: int, n: int, geometry, repeats: int, space: str, sessions: int) -> list[dict]:
     """Rows of ``path`` if it exists, else measure ``n`` architectures sampled with ``seed`` and save them."""
     if path.is_file():
         return read_measurements_csv(path, space)
     rows = measure_many(sample_architectures(n, seed, space, geometry.setting), geometry, backend="ort", threads=1,
-                        repeats=repeats, space=space)
+                        repeats=repeats, space=space, sessions=sessions)
     write_measurements_csv(path, rows, {"target": TARGET, "space": space, "seed": seed, "repeats": repeats,
-                                        "threads": 1, "geometry": geometry.to_dict(),
+                                        "sessions": sessions, "threads": 1, "geometry": geometry.to_dict(),
                                         "date": time.strftime("%Y-%m-%d")})
     return rows
 
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--n-fit", type=int, default=60)
     parser.add_argument("--n-val", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--sessions", type=int, default=1, help="fresh sessions per network (median); darts used 1")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
 
@@ -61,9 +62,11 @@ def main() -> None:
         stem = f"lut_{setting}" if space == "darts" else f"lut_{space}_{setting}"
         base = load_table(resolve_table(TARGET, setting, "microbenchmark", space))
         geometry = base.geometry
-        fit_rows = measured_rows(args.out / f"{stem}_fit.csv", 0, args.n_fit, geometry, args.repeats, space)
-        val_rows = measured_rows(args.out / f"{stem}_val.csv", 1, args.n_val, geometry, args.repeats, space)
-        again = measured_rows(args.out / f"{stem}_val_repeat.csv", 1, args.n_val, geometry, args.repeats, space)
+        sessions = args.sessions
+        fit_rows = measured_rows(args.out / f"{stem}_fit.csv", 0, args.n_fit, geometry, args.repeats, space, sessions)
+        val_rows = measured_rows(args.out / f"{stem}_val.csv", 1, args.n_val, geometry, args.repeats, space, sessions)
+        again = measured_rows(args.out / f"{stem}_val_repeat.csv", 1, args.n_val, geometry, args.repeats, space,
+                              sessions)
         assert [r["arch"] for r in again] == [r["arch"] for r in val_rows], "repeat must measure the same networks"
         ceiling = compare([r["latency_ms"] for r in again], [r["latency_ms"] for r in val_rows])
         results.append({"space": space, "setting": setting, "table": "remeasured", "n_fit": 0, "n_val": ceiling["n"],

@@ -14,7 +14,8 @@ from sdnas_deploy.hw.targets import TARGETS, Target, build_command, get_target, 
 def test_shipped_targets() -> None:
     cpu = TARGETS["x86-cpu-ort"]
     assert (cpu.backend, cpu.precision) == ("ort", "fp32")
-    assert set(cpu.table_files) == {"darts/cifar", "darts/mobile"}
+    assert set(cpu.table_files) == {"darts/cifar", "darts/mobile", "fbnet/small", "proxyless/small"}
+    assert set(cpu.fitted_files) == set(cpu.table_files)
     assert (TARGETS["jetson-orin"].backend, TARGETS["jetson-orin"].precision) == ("trt", "fp16")
     assert TARGETS["jetson-orin"].table_files == {} and TARGETS["x86-cuda-ort"].table_files == {}
     assert all(name == t.name for name, t in TARGETS.items())
@@ -90,3 +91,17 @@ def test_gpu_targets_measure_on_their_gpu_only() -> None:
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         with pytest.raises(UnsupportedEnvironmentError, match="onnxruntime-gpu"):
             require_measurable("x86-cuda-ort")
+
+
+@pytest.mark.parametrize("space", ["fbnet", "proxyless"])
+def test_shipped_mbconv_tables_cover_every_candidate_key(space: str) -> None:
+    from sdnas_deploy.hw.lut import load_table
+    from sdnas_deploy.spaces import get_space
+
+    for kind in ("microbenchmark", "fitted"):
+        table = load_table(resolve_table("x86-cpu-ort", "small", kind, space))
+        assert table.space == space and table.method == kind and table.geometry.to_dict() == {
+            "setting": "small", "input_size": 16, "in_channels": 1, "num_classes": 10}
+        assert set(get_space(space).candidate_keys(table.geometry)) <= set(table.entries)
+    with pytest.raises(BadInputError, match="space 'darts', not 'fbnet'"):
+        load_table(resolve_table("x86-cpu-ort", "cifar", space="darts")).check_space("fbnet")

@@ -93,3 +93,16 @@ def test_missing_file_and_empty_rows_rejected(tmp_path: Path) -> None:
     with pytest.raises(BadInputError):
         write_measurements_csv(tmp_path / "x.csv", [], {})
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_sessions_report_the_median_session_of_any_space() -> None:
+    from sdnas_deploy.hw.targets import table_geometry
+    from sdnas_deploy.hw.whole import measure_network, sample_architectures
+
+    geometry = table_geometry("proxyless", "small", in_channels=1)
+    arch = sample_architectures(1, 0, "proxyless", "small")[0]
+    stats = measure_network(arch, geometry, repeats=3, warmup=1, space="proxyless", sessions=3)
+    assert stats["session_p50s"] == sorted(stats["session_p50s"]) and len(stats["session_p50s"]) == 3
+    assert stats["p50"] == stats["session_p50s"][1] and stats["arch"].count("-") == 8
+    with pytest.raises(BadInputError, match="sessions"):
+        measure_network(arch, geometry, repeats=1, space="proxyless", sessions=0)

@@ -126,8 +126,11 @@ def resolve_table(target: str, setting: str, kind: str = "auto", space: str = "d
 
 register_target(Target(
     name="x86-cpu-ort",
-    table_files={"darts/cifar": "x86-cpu-ort_cifar.json", "darts/mobile": "x86-cpu-ort_mobile.json"},
-    fitted_files={"darts/cifar": "x86-cpu-ort_cifar_fitted.json", "darts/mobile": "x86-cpu-ort_mobile_fitted.json"},
+    table_files={"darts/cifar": "x86-cpu-ort_cifar.json", "darts/mobile": "x86-cpu-ort_mobile.json",
+                 "fbnet/small": "x86-cpu-ort_fbnet_small.json", "proxyless/small": "x86-cpu-ort_proxyless_small.json"},
+    fitted_files={"darts/cifar": "x86-cpu-ort_cifar_fitted.json", "darts/mobile": "x86-cpu-ort_mobile_fitted.json",
+                  "fbnet/small": "x86-cpu-ort_fbnet_small_fitted.json",
+                  "proxyless/small": "x86-cpu-ort_proxyless_small_fitted.json"},
     backend="ort", precision="fp32",
     description="this workplace's x86 CPU: ONNX Runtime CPUExecutionProvider, fp32, batch 1, 1 thread",
 ))
