@@ -107,9 +107,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-spaces"))
     parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "space_pipeline.json")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(2)  # search/train; the profile stage times ORT with the recipe's 1 thread
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[dict] = []
+
+    def write() -> Path:  # after every run, so an interrupted bench keeps what it finished
+        return atomic_write_json(args.results, {"benchmark": "space_pipeline", "target": TARGET,
+                                                "date": time.strftime("%Y-%m-%d"), "percentile": PERCENTILE,
+                                                "train_epochs": args.train_epochs,
+                                                "fingerprint": environment_fingerprint(1), "rows": rows})
     for space in args.spaces:
         recipe = load_recipe(Path(RECIPES[space]))
         geometry = deployment_geometry(space, recipe)
@@ -118,17 +124,14 @@ def main() -> None:
         for label, value in (("none", None), ("budget", budget)):
             rows.append(one_run(space, RECIPES[space], args.out / f"{space}-{label}", lut, value, args.train_epochs))
             rows[-1]["random_ms"] = [min(latencies), statistics.median(latencies), max(latencies)]
+            write()
     print(f"{'space':<10}{'budget':>8}{'pred ms':>9}{'meas ms':>9}{'met':>5}{'MMAC':>7}{'top-1':>7}  architecture")
     for r in rows:
         budget = "-" if r["budget_ms"] is None else f"{r['budget_ms']:.3f}"
         met = "-" if r["budget_met"] is None else ("yes" if r["budget_met"] else "no")
         print(f"{r['space']:<10}{budget:>8}{r['predicted_ms']:>9.3f}{r['measured_ms']:>9.3f}{met:>5}"
               f"{r['predicted_mmac']:>7.2f}{r['top1']:>7.3f}  {r['arch'][:70]}")
-    path = atomic_write_json(args.results, {"benchmark": "space_pipeline", "target": TARGET,
-                                            "date": time.strftime("%Y-%m-%d"), "percentile": PERCENTILE,
-                                            "train_epochs": args.train_epochs,
-                                            "fingerprint": environment_fingerprint(1), "rows": rows})
-    print(f"wrote {path}")
+    print(f"wrote {write()}")
 
 
 if __name__ == "__main__":

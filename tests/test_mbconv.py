@@ -58,3 +58,11 @@ def test_zero_and_skip_become_identities_where_shapes_agree() -> None:
     assert [row[zero] for row in allowed] == [False, True, False, True, False, True, False, False, False]
     fbnet = get_space("fbnet")
     assert all(all(row) for row in fbnet.allowed("cifar")), "FBNet's skip is allowed everywhere"
+
+
+def test_the_setting_follows_the_layer_count_when_none_is_named() -> None:
+    fbnet, proxyless = get_space("fbnet"), get_space("proxyless")
+    assert fbnet.setting_for(fbnet.sample(__import__("random").Random(0), "small")) == "small"
+    assert fbnet.setting_for(fbnet.references()["fbnet_b"]) == "cifar"  # 22 layers: imagenet or cifar -> default
+    assert proxyless.setting_for(proxyless.sample(__import__("random").Random(0), "small")) == "small"
+    assert get_space("darts").setting_for(parse_arch("darts_v2")[1]) == "cifar"

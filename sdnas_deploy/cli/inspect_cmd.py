@@ -27,7 +27,7 @@ def inspect(
     from ..spaces.complexity import inspect_network
 
     space, arch = load_arch_arg(genotype)
-    geometry = table_geometry(space.name, setting or space.default_setting, layers, channels, input_size,
+    geometry = table_geometry(space.name, setting or space.setting_for(arch), layers, channels, input_size,
                               in_channels, num_classes)
     info = inspect_network(arch, geometry.setting, num_classes=geometry.num_classes, in_channels=in_channels,
                            input_size=geometry.input_size, layers=layers, channels=channels, space=space)

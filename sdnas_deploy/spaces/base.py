@@ -249,6 +249,10 @@ class Space(ABC):
         return self.geometry(self.search_setting if setting is None else setting, input_size=input_size,
                              in_channels=in_channels, num_classes=num_classes, layers=layers, channels=channels)
 
+    def setting_for(self, arch: Any) -> str:
+        """The setting an architecture is built in when none is named (default: the space's default)."""
+        return self.default_setting
+
     def deploy_setting(self, search_setting: str | None) -> str:
         """The deployment setting a searched architecture is costed in: the search setting itself, since a
         layer-wise architecture has one block per layer of its layout (DARTS cells deploy in any setting)."""

@@ -15,6 +15,7 @@ All files are written atomically, so an interrupted run keeps the last good epoc
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -316,6 +317,8 @@ def run_training(
     from ..spaces import as_arch
 
     impl, genotype = as_arch(genotype, space)
+    if config.setting is None:  # e.g. a 12-block FBNet architecture is the `small` layout's
+        config = dataclasses.replace(config, setting=impl.setting_for(genotype))
     config = resolve(config, impl.name)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

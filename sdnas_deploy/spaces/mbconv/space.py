@@ -119,6 +119,13 @@ class LayerwiseSpace(Space):
         return {"identity_layers": sum(counts[op] for op in self.d.identity_ops),
                 "block_counts": dict(sorted(counts.items()))}
 
+    def setting_for(self, arch: LayerArch) -> str:
+        """The default setting if its layer count fits, else the one setting whose layer count does."""
+        fits = [name for name, lay in self.d.layouts.items() if lay.num_layers == len(arch.blocks)]
+        if self.default_setting in fits or len(fits) != 1:
+            return self.default_setting
+        return fits[0]
+
     def check_arch(self, arch: LayerArch, setting: str, source: str = "architecture") -> None:
         layout = self.layout(setting)
         if len(arch.blocks) != layout.num_layers:
