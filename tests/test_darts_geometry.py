@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import random
-from collections import Counter
 
 import pytest
-import torch
 
 from sdnas_deploy.errors import BadInputError
 from sdnas_deploy.spaces.darts.geometry import (
@@ -24,7 +21,7 @@ from sdnas_deploy.spaces.darts.geometry import (
 )
 from sdnas_deploy.spaces.darts.settings import build_network
 from sdnas_deploy.spaces.darts.genotype import REFERENCE_GENOTYPES, Genotype
-from sdnas_deploy.spaces.darts.ops import FactorizedReduce, ReLUConvBN
+from sdnas_deploy.spaces.darts.build_op import traced_keys
 
 SMALL = {
     "cifar": dict(layers=5, channels=8, input_size=16, in_channels=1, num_classes=10),
@@ -42,61 +39,13 @@ def _genotypes() -> list[Genotype]:
     return list(REFERENCE_GENOTYPES.values()) + [random_genotype(rng) for _ in range(3)]
 
 
-def _hwc(t: torch.Tensor) -> tuple[int, int, int]:
-    _, c, h, w = t.shape
-    return (h, w, c)
-
-
-def _stride(h_in: int, h_out: int) -> int:
-    """The stride that maps h_in to h_out with ceil rounding (what the network's pads give)."""
-    s = 1
-    while math.ceil(h_in / s) != h_out:
-        s += 1
-        assert s <= h_in, (h_in, h_out)
-    return s
-
-
-def _observed_keys(net: torch.nn.Module, genotype: Genotype, geometry: NetworkGeometry) -> Counter[str]:
-    """Run one forward with hooks on stems, preprocess, edge ops and the head; build keys from real shapes."""
-    seen: Counter[str] = Counter()
-    handles = []
-
-    def record(name: str):
-        def hook(_module, inputs, output):
-            h_in, h_out = inputs[0].shape[-2], output.shape[-2]
-            seen[key(name, _hwc(inputs[0]), _hwc(output), _stride(h_in, h_out))] += 1
-        return hook
-
-    stems = [("stem0_mobile", net.stem0), ("stem1_mobile", net.stem1)] if geometry.setting == "mobile" else [
-        ("stem_cifar", net.stem)]
-    for name, module in stems:
-        handles.append(module.register_forward_hook(record(name)))
-    for cell in net.cells:
-        for pre in (cell.preprocess0, cell.preprocess1):
-            name = {FactorizedReduce: "factorized_reduce", ReLUConvBN: "preprocess_relu_conv_bn"}[type(pre)]
-            handles.append(pre.register_forward_hook(record(name)))
-        entries, _ = genotype.cell("reduce" if cell.reduction else "normal")
-        for (op_name, _), op in zip(entries, cell._ops, strict=True):
-            handles.append(op.register_forward_hook(record(op_name)))
-    pooled: dict[str, tuple[int, int, int]] = {}
-    handles.append(net.global_pooling.register_forward_hook(lambda m, i, o: pooled.update(x=_hwc(i[0]))))
-    handles.append(net.classifier.register_forward_hook(
-        lambda m, i, o: seen.update([key("global_pool_classifier", pooled["x"], (1, 1, o.shape[-1]), 1)])))
-    size = geometry.input_size
-    with torch.no_grad():
-        net(torch.randn(1, geometry.in_channels, size, size))
-    for handle in handles:
-        handle.remove()
-    return seen
-
-
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_network_keys_match_built_network(name: str) -> None:
     geometry = _geometry(name)
     for genotype in _genotypes():
         net = build_network(genotype, geometry.setting, geometry.num_classes, in_channels=geometry.in_channels,
                             layers=geometry.layers, channels=geometry.channels).eval()
-        observed = _observed_keys(net, genotype, geometry)
+        observed = traced_keys(net, genotype, geometry)
         expected = network_keys(genotype, geometry)
         assert observed == expected
         fixed = 3 if geometry.setting == "mobile" else 2  # stem(s) + pool/classifier
@@ -110,7 +59,7 @@ def test_network_keys_with_partial_concat_match_built_network() -> None:
     geometry = _geometry("cifar")
     net = build_network(genotype, "cifar", geometry.num_classes, in_channels=geometry.in_channels,
                         layers=geometry.layers, channels=geometry.channels).eval()
-    assert _observed_keys(net, genotype, geometry) == network_keys(genotype, geometry)
+    assert traced_keys(net, genotype, geometry) == network_keys(genotype, geometry)
 
 
 def test_cell_plan_shapes() -> None:

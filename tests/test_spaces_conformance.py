@@ -141,3 +141,9 @@ def test_another_spaces_architecture_is_refused_in_one_line(name: str) -> None:
     assert "\n" not in info.value.message and other.name in info.value.message
     with pytest.raises(BadInputError):
         space.arch_from_dict(data, "a.json")
+
+
+def test_stride_between_matches_padded_convs() -> None:
+    from sdnas_deploy.spaces.keys import stride_between
+
+    assert [stride_between(h, o) for h, o in ((32, 32), (32, 16), (7, 4), (224, 56), (1, 1))] == [1, 2, 2, 4, 1]

@@ -270,7 +270,8 @@ def fit_cmd(
             elif not json_out:
                 log(f"note: {shipped.name} is for another geometry; fitting without a base table")
     table = fit_table(base_table, geometry, rows, target, l2=l2, provenance=meta, space=space)
-    path = save_table(out or default_out(spec, setting, space).with_name(f"{default_out(spec, setting, space).stem}_fitted.json"), table)
+    shipped_path = default_out(spec, setting, space)
+    path = save_table(out or shipped_path.with_name(f"{shipped_path.stem}_fitted.json"), table)
     report = validate_table(table, rows)
     summary = {"file": str(path), "rows": len(rows), "fitted_keys": table.fingerprint["fit"]["fitted_keys"],
                "base": None if base_table is None else str(base or default_out(spec, setting, space)),

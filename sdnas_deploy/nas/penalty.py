@@ -115,7 +115,8 @@ def combined(penalties: Sequence[LatencyPenalty], epoch: int, labels: Sequence[s
 class HardwareCosts:
     """Everything the search knows about cost: table, FLOPs model, penalties, per-epoch metrics."""
 
-    def __init__(self, config: "SearchConfig", info: "DatasetInfo", labels: Sequence[str] = ("normal", "reduce")) -> None:
+    def __init__(self, config: "SearchConfig", info: "DatasetInfo", labels: Sequence[str]) -> None:
+        """``labels``: the supernet's α labels, in the order the architect passes α."""
         from ..hw.flops import flops_cost_model
 
         c = self.config = config

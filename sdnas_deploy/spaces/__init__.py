@@ -71,11 +71,6 @@ def load_arch(path: Path | str, space: str | None = None) -> tuple[Space, Any]:
     return arch_from_json(load_json(path, "architecture file"), str(path), space)
 
 
-def arch_json(space: Space | str, arch: Any) -> dict[str, Any]:
-    """The JSON form of ``arch`` (with its space)."""
-    return (get_space(space) if isinstance(space, str) else space).arch_to_dict(arch)
-
-
 def reference_archs() -> dict[str, tuple[Space, Any]]:
     """Every published architecture of every space, by name."""
     found: dict[str, tuple[Space, Any]] = {}
@@ -116,7 +111,7 @@ def _register_builtin() -> None:
 _register_builtin()
 
 __all__ = [
-    "SPACES", "SPACE_FIELD", "Geometry", "Setting", "Space", "Supernet", "arch_from_json", "arch_json", "as_arch",
+    "SPACES", "SPACE_FIELD", "Geometry", "Setting", "Space", "Supernet", "arch_from_json", "as_arch",
     "get_space",
     "load_arch", "parse_arch", "reference_archs", "register_space", "space_of",
 ]

@@ -121,22 +121,20 @@ class Supernet(nn.Module):
         """Boolean mask of allowed choices for ``label`` (None: all allowed)."""
         return None
 
-    def probabilities(self, label: str, alpha: torch.Tensor | None = None) -> torch.Tensor:
-        """softmax(α) over the allowed choices of ``label`` (disallowed choices get probability 0)."""
+    def _masked(self, label: str, alpha: torch.Tensor | None = None) -> torch.Tensor:
+        """α of ``label`` with its disallowed choices at -inf (so any softmax gives them probability 0)."""
         alpha = self.alpha(label) if alpha is None else alpha
         mask = self.choice_mask(label)
-        if mask is not None:
-            alpha = alpha.masked_fill(~mask.to(alpha.device), float("-inf"))
-        return torch.softmax(alpha, dim=-1)
+        return alpha if mask is None else alpha.masked_fill(~mask.to(alpha.device), float("-inf"))
+
+    def probabilities(self, label: str, alpha: torch.Tensor | None = None) -> torch.Tensor:
+        """softmax(α) over the allowed choices of ``label`` (disallowed choices get probability 0)."""
+        return torch.softmax(self._masked(label, alpha), dim=-1)
 
     def relaxed(self, label: str) -> torch.Tensor:
         """The mixture weights the forward pass uses: softmax(α), or Gumbel-softmax samples while training."""
         if self.relax == "gumbel" and self.training:
-            alpha = self.alpha(label)
-            mask = self.choice_mask(label)
-            if mask is not None:
-                alpha = alpha.masked_fill(~mask.to(alpha.device), float("-inf"))
-            return nn.functional.gumbel_softmax(alpha, tau=self.temperature, hard=False, dim=-1)
+            return nn.functional.gumbel_softmax(self._masked(label), tau=self.temperature, hard=False, dim=-1)
         return self.probabilities(label)
 
     def mixture(self, weights: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:

@@ -7,9 +7,13 @@ is the space's business (``Space.key_ops``); the grammar is one.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch import nn
 
 from ..errors import BadInputError
 from ..registry import suggest
@@ -58,3 +62,26 @@ def parse_key(text: Any, ops: Sequence[str]) -> KeyParts:
         raise BadInputError(f"latency-table key {text!r}: sizes and stride must be >= 1; {KEY_HINT}")
     extras = {name: int(value) for name, value in _EXTRA_RE.findall(match.group(9) or "")}
     return KeyParts(op, (hi, wi, ci), (ho, wo, co), stride, extras)
+
+
+def stride_between(h_in: int, h_out: int) -> int:
+    """The stride that maps side ``h_in`` to ``h_out`` with ceil rounding (what padded odd-kernel ops give)."""
+    s = 1
+    while math.ceil(h_in / s) != h_out and s < h_in:
+        s += 1
+    return s
+
+
+Hook = Callable[[nn.Module, tuple, torch.Tensor], None]
+
+
+def traced_forward(network: nn.Module, input_shape: Sequence[int], hooks: Sequence[tuple[nn.Module, Hook]]) -> None:
+    """One eval-mode, no-grad forward of a random ``input_shape`` batch with forward ``hooks`` attached, then
+    removed (each space's ``traced_keys`` records keys from the real shapes the hooks see)."""
+    handles = [module.register_forward_hook(hook) for module, hook in hooks]
+    try:
+        with torch.no_grad():
+            network.eval()(torch.randn(tuple(input_shape)))
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -6,14 +6,13 @@ the real network classes, so no stem code is written twice.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from typing import Any
 
 import torch
 from torch import nn
 
 from ...errors import BadInputError
+from ..keys import Hook, stride_between, traced_forward
 from ..layers import PoolClassifier
 from .genotype import DARTS_V2, Genotype
 from .geometry import EDGE_PRIMITIVES, KEY_OPS, NetworkGeometry, key, parse_key
@@ -70,47 +69,31 @@ def build_op(key: str, geometry: NetworkGeometry) -> tuple[nn.Module, tuple[int,
     return module.eval(), (1, c_in, h, w)
 
 
-def _stride(h_in: int, h_out: int) -> int:
-    """The stride that maps h_in to h_out with ceil rounding (what the network's pads give)."""
-    s = 1
-    while math.ceil(h_in / s) != h_out and s < h_in:
-        s += 1
-    return s
-
-
 def traced_keys(net: nn.Module, genotype: Genotype, geometry: NetworkGeometry) -> Counter[str]:
     """Keys of a built network read off its real forward shapes (hooks on stems, cell preprocessing, edge ops
     and the head): the independent check on ``geometry.network_keys``."""
     seen: Counter[str] = Counter()
-    handles = []
 
     def hwc(t: torch.Tensor) -> tuple[int, int, int]:
         return (t.shape[-2], t.shape[-1], t.shape[1])
 
-    def record(name: str) -> Any:
+    def record(name: str) -> Hook:
         def hook(_module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            seen[key(name, hwc(inputs[0]), hwc(output), _stride(inputs[0].shape[-2], output.shape[-2]))] += 1
+            seen[key(name, hwc(inputs[0]), hwc(output), stride_between(inputs[0].shape[-2], output.shape[-2]))] += 1
         return hook
 
     stems = [("stem0_mobile", net.stem0), ("stem1_mobile", net.stem1)] if geometry.setting == "mobile" else [
         ("stem_cifar", net.stem)]
-    for name, module in stems:
-        handles.append(module.register_forward_hook(record(name)))
+    hooks: list[tuple[nn.Module, Hook]] = [(module, record(name)) for name, module in stems]
     for cell in net.cells:
         for pre in (cell.preprocess0, cell.preprocess1):
             name = "factorized_reduce" if isinstance(pre, FactorizedReduce) else "preprocess_relu_conv_bn"
-            handles.append(pre.register_forward_hook(record(name)))
+            hooks.append((pre, record(name)))
         entries, _ = genotype.cell("reduce" if cell.reduction else "normal")
-        for (op_name, _), op in zip(entries, cell._ops, strict=True):
-            handles.append(op.register_forward_hook(record(op_name)))
+        hooks += [(op, record(op_name)) for (op_name, _), op in zip(entries, cell._ops, strict=True)]
     pooled: dict[str, tuple[int, int, int]] = {}
-    handles.append(net.global_pooling.register_forward_hook(lambda m, i, o: pooled.update(x=hwc(i[0]))))
-    handles.append(net.classifier.register_forward_hook(
-        lambda m, i, o: seen.update([key("global_pool_classifier", pooled["x"], (1, 1, o.shape[-1]), 1)])))
-    try:
-        with torch.no_grad():
-            net.eval()(torch.randn(1, geometry.in_channels, geometry.input_size, geometry.input_size))
-    finally:
-        for handle in handles:
-            handle.remove()
+    hooks.append((net.global_pooling, lambda m, i, o: pooled.update(x=hwc(i[0]))))
+    hooks.append((net.classifier,
+                  lambda m, i, o: seen.update([key("global_pool_classifier", pooled["x"], (1, 1, o.shape[-1]), 1)])))
+    traced_forward(net, (1, geometry.in_channels, geometry.input_size, geometry.input_size), hooks)
     return seen

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ...errors import BadInputError
-from ..keys import key, parse_key, square
+from ..keys import Hook, key, parse_key, square, stride_between, traced_forward
 from ..layers import PoolClassifier
 from .blocks import ConvBNAct, MBConv, build_block, decode_block, identity_allowed
 from .layout import LayerShape, Layout, layer_plan, stem_out
@@ -131,31 +131,23 @@ def cost_model(layout: Layout, allowed: Sequence[Sequence[bool]], candidates: Se
 def traced_keys(network: nn.Module, geometry: "LayerGeometry") -> Counter[str]:
     """Keys of a built network read off its real forward shapes (hooks): the check on :func:`network_keys`."""
     seen: Counter[str] = Counter()
-    handles = []
 
-    def record(op: str, extras: dict[str, int] | None = None) -> Callable:
+    def record(op: str, extras: dict[str, int] | None = None) -> Hook:
         def hook(_module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             x = inputs[0]
-            stride = max(1, round(x.shape[-2] / output.shape[-2])) if output.dim() == 4 else 1
+            stride = stride_between(x.shape[-2], output.shape[-2]) if output.dim() == 4 else 1
             out = square(output.shape[-2], output.shape[1]) if output.dim() == 4 else (1, 1, output.shape[-1])
             seen[key(op, square(x.shape[-2], x.shape[1]), out, stride, **(extras or {}))] += 1
         return hook
 
-    blocks = getattr(network, "blocks", None)
-    handles.append(network.stem.register_forward_hook(record("stem")))
+    hooks: list[tuple[nn.Module, Hook]] = [(network.stem, record("stem"))]
     if network.first is not None:
-        handles.append(network.first.register_forward_hook(record("first_block")))
-    for block, layer in zip(blocks, network.layers):
+        hooks.append((network.first, record("first_block")))
+    for block, layer in zip(network.blocks, network.layers, strict=True):
         if isinstance(layer, MBConv):
-            handles.append(layer.register_forward_hook(record(block, {"idskip": int(layer.residual)})))
+            hooks.append((layer, record(block, {"idskip": int(layer.residual)})))
         elif isinstance(layer, ConvBNAct):
-            handles.append(layer.register_forward_hook(record(block)))
-    handles.append(network.head.register_forward_hook(record("head")))
-    handles.append(network.pool_classifier.register_forward_hook(record("pool_classifier")))
-    try:
-        with torch.no_grad():
-            network.eval()(torch.randn(1, geometry.in_channels, geometry.input_size, geometry.input_size))
-    finally:
-        for handle in handles:
-            handle.remove()
+            hooks.append((layer, record(block)))
+    hooks += [(network.head, record("head")), (network.pool_classifier, record("pool_classifier"))]
+    traced_forward(network, (1, geometry.in_channels, geometry.input_size, geometry.input_size), hooks)
     return seen

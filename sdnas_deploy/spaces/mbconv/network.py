@@ -84,13 +84,14 @@ class MixedLayer(nn.Module):
         self.index = [k for k, ok in enumerate(allowed) if ok]
         self.ops = nn.ModuleList(build_block(candidates[k], c_in, c_out, stride, act, expand_conv) for k in self.index)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, zero: Sequence[bool] | None = None) -> torch.Tensor:
+        """``zero``: per candidate, whether its (constant) weight is exactly 0 — those candidates are skipped,
+        e.g. in a one-hot (discretized) row, where they contribute exactly 0."""
         out: torch.Tensor | None = None
         for k, op in zip(self.index, self.ops):
-            w = weights[k]
-            if not w.requires_grad and float(w) == 0.0:
-                continue  # a one-hot (discretized) row: the other candidates contribute exactly 0
-            term = w * op(x)
+            if zero is not None and zero[k]:
+                continue
+            term = weights[k] * op(x)
             out = term if out is None else out + term
         assert out is not None, "at least one candidate must carry weight"
         return out
@@ -130,9 +131,10 @@ class LayerwiseSupernet(Supernet, _Skeleton):
 
     def forward(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         mix = self.mixture(weights)["layers"]
+        zero = None if mix.requires_grad else (mix == 0).tolist()  # one host read per forward, not per candidate
         x = self._trunk(x)
         for i, layer in enumerate(self.layers):
-            x = layer(x, mix[i])
+            x = layer(x, mix[i], None if zero is None else zero[i])
         return self._tail(x)
 
     def derive(self) -> LayerArch:
