@@ -153,10 +153,11 @@ def check_model(onnx_path: Path, gates: Any) -> Any:
 def _artifact_input_size(path: Path) -> int | None:
     """The input side an artifact's sidecar records (a resizable dataset is scored at the size it was trained at)."""
     from .export.onnx_export import sidecar_path
-    from .runtime.trt_env import engine_sidecar_path
     from .io_utils import load_json
+    from .runtime.runner import is_engine
+    from .runtime.trt_env import engine_sidecar_path
 
-    side = engine_sidecar_path(path) if Path(path).suffix in (".engine", ".plan") else sidecar_path(path)
+    side = engine_sidecar_path(path) if is_engine(path) else sidecar_path(path)
     if not side.is_file():
         return None
     shape = ((load_json(side, "model sidecar") or {}).get("input") or {}).get("shape")

@@ -10,12 +10,11 @@ import typer
 
 from .common import cli_errors, print_json
 
-BACKEND_BY_SUFFIX = {".engine": "trt", ".plan": "trt", ".safetensors": "torch"}
-
-
 def default_backend(model: Path) -> str:
-    """``trt`` for an ``.engine``/``.plan``, ``torch`` for ``.safetensors``, else ``ort``."""
-    return BACKEND_BY_SUFFIX.get(model.suffix.lower(), "ort")
+    """``trt`` for an ``.engine``/``.plan``, ``torch`` for ``.safetensors``, else ``ort`` (runtime.runner's table)."""
+    from ..runtime.runner import backend_for
+
+    return backend_for(model)
 
 
 def warmup_seconds(warmup_ms: Optional[float], warmup_s: Optional[float]) -> float:

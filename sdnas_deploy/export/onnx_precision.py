@@ -341,15 +341,8 @@ def bake_precision(proto: Any, precision: str, ranges: Mapping[str, float] | Non
 
 
 def cpu_session(proto: Any, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session for an in-memory model (errors only on stderr)."""
-    import onnxruntime as ort
+    """An ONNX Runtime CPU session for an in-memory model (the one session builder, errors only on stderr)."""
+    from ..runtime.ort_session import build_session
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads is not None:
-        options.intra_op_num_threads = threads
-    try:
-        return ort.InferenceSession(proto.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # pybind error types
-        raise VerificationError(f"ONNX Runtime CPU cannot load the rewritten graph ({type(exc).__name__}: "
-                                f"{' '.join(str(exc).split())[:160]}); export at fp32 and report this model") from None
+    return build_session(proto.SerializeToString(), "cpu", threads, where="rewritten graph",
+                         fix="export at fp32 and report this model")

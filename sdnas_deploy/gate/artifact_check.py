@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import BadInputError, VerificationError
 from ..io_utils import load_json
 from ..runtime.evaluate import classification_summary
+from ..runtime.runner import backends_for
 from ..runtime.fingerprint import file_sha256
 from ..export.onnx_export import load_sidecar, sidecar_path, weights_path  # noqa: F401  (re-exported)
 
@@ -23,14 +24,9 @@ if TYPE_CHECKING:
     from .gates import GateProfile
 
 
-BACKENDS_BY_SUFFIX: dict[str, tuple[str, ...]] = {
-    ".onnx": ("ort", "torch"), ".safetensors": ("torch",), ".engine": ("trt",), ".plan": ("trt",),
-}
-
-
 def check_model_kind(model_path: Path, backend: str) -> None:
     """BadInputError (exit 2) when the file cannot be run by ``backend`` (e.g. an .onnx with backend trt)."""
-    allowed = BACKENDS_BY_SUFFIX.get(model_path.suffix.lower())
+    allowed = backends_for(model_path)
     if allowed is not None and backend not in allowed:
         raise BadInputError(
             f"{model_path}: backend {backend} cannot run a {model_path.suffix} file; use backend {' or '.join(allowed)}"

@@ -2,10 +2,11 @@
 
 :func:`build_op` turns a table key into the operator alone, exactly as the deployed network runs
 it (affine BatchNorm, eval mode), reusing the blocks of ``space/ops.py`` and ``nets/darts_net.py``.
-:func:`time_module` times it in ONNX Runtime (legacy exporter, in memory, sequential; CPU provider, or the
-CUDA provider with input and output bound on the GPU so only the kernels and dispatch are timed), eager
-PyTorch (CPU, or CUDA with a synchronize per call) or TensorRT (the op's engine built by the export path,
-enqueue + synchronize timed, input already on the GPU), drops outliers above median + 5·MAD and summarizes
+:func:`time_module` times it through the backend's runner (``runtime.runner``, the same ones `sdnas profile`
+and `sdnas check` use): ONNX Runtime (legacy exporter, in memory, sequential; CPU provider, or the CUDA
+provider with input and output bound on the GPU so only the kernels and dispatch are timed), eager PyTorch
+(CPU, or CUDA on the runner's stream, synchronized per call) or TensorRT (the op's engine built by the export
+path, enqueue + synchronize timed, input already on the GPU), drops outliers above median + 5·MAD and summarizes
 with ``deploy/stats.summarize``. ``device`` is ``cpu`` or ``cuda[:N]``; asking for CUDA where it is
 absent is refused (exit 5) rather than silently timed on the CPU.
 :func:`session_overhead_ms` times a trivial model: the fixed cost of one runtime call, which the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -23,11 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..export.onnx_export import INPUT_NAME, OUTPUT_NAME, onnx_model_proto
 from ..device import resolve_device
 from ..errors import BadInputError
+from ..export.onnx_export import onnx_model_proto
+from ..runtime.ort_runner import OrtRunner
+from ..runtime.runner import BACKENDS, Runner
+from ..runtime.torch_runner import TorchRunner
 
-BACKENDS: tuple[str, ...] = ("ort", "torch", "trt")
 ONNX_OPSET = 17
 OUTLIER_MADS = 5.0
 # A floor on the MAD (fraction of the median): with a perfectly flat timer MAD would be 0 and
@@ -62,70 +66,26 @@ def check_device(backend: str, device: str) -> str:
     return str(resolve_device(spec))  # torch / trt: exit 5 without a CUDA GPU
 
 
-def ort_session(module: nn.Module, input_shape: Sequence[int], threads: int = 1, device: str = "cpu") -> Any:
-    """An ONNX Runtime session of ``module`` on ``device`` (one intra-op pool of ``threads``, sequential)."""
-    import onnxruntime as ort
+def module_runner(module: nn.Module, input_shape: Sequence[int], backend: str, threads: int, device: str,
+                  precision: str, stack: ExitStack) -> Runner:
+    """The runner that times ``module`` alone: the same ``runtime`` runners `sdnas profile` and `sdnas check` use.
 
-    from ..runtime.evaluate import providers_for
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    proto = onnx_model_proto(module, input_shape, opset=ONNX_OPSET)
-    return ort.InferenceSession(proto.SerializeToString(), sess_options=options, providers=providers_for(device))
-
-
-def _ort_call(module: nn.Module, x: torch.Tensor, threads: int, device: str) -> Callable[[], Any]:
-    """One ORT inference call: ``session.run`` from host memory on the CPU; on CUDA an IO binding with the
-    input already on the GPU and the output left there (run_with_iobinding synchronizes before returning)."""
-    import onnxruntime as ort
-
-    session = ort_session(module, tuple(x.shape), threads, device)
-    if device == "cpu":
-        feed = {INPUT_NAME: x.numpy()}
-        return lambda: session.run(None, feed)
-    index = int(device.partition(":")[2] or 0)
-    binding = session.io_binding()
-    binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(x.numpy(), "cuda", index))
-    binding.bind_output(OUTPUT_NAME, "cuda", index)
-    return lambda: session.run_with_iobinding(binding)
-
-
-def _trt_call(module: nn.Module, x: torch.Tensor, device: str, precision: str, workdir: Path) -> Callable[[], Any]:
-    """One TensorRT enqueue + stream synchronize of ``module``'s engine, built like `sdnas export --format trt`
-    builds (same planner, precision baking and builder) with the input already on the GPU."""
+    ORT runs the legacy-exported graph in memory (sequential, ``threads`` intra-op threads); torch runs the
+    module eagerly; TensorRT runs the op's engine built like `sdnas export --format trt` builds (same planner,
+    precision baking and builder) in a temporary folder ``stack`` removes.
+    """
+    if backend == "ort":
+        proto = onnx_model_proto(module, input_shape, opset=ONNX_OPSET)
+        return OrtRunner.from_bytes(proto.SerializeToString(), device, threads, batch=int(input_shape[0]),
+                                    where=f"{type(module).__name__} {tuple(input_shape)}")
+    if backend == "torch":
+        return stack.enter_context(TorchRunner(module, input_shape, device, threads))
     from ..export.trt_export import build_engine_file
     from ..runtime.trt_runtime import TrtRunner
 
-    engine = workdir / "op.engine"
-    build_engine_file(module, engine, tuple(x.shape), precision=precision, opset=ONNX_OPSET)
-    runner = TrtRunner(engine, device=device)
-    runner.set_input(x.numpy())
-    runner.copy_in()
-    runner.synchronize()
-
-    def call() -> None:
-        runner.enqueue()
-        runner.synchronize()
-
-    return call
-
-
-def _torch_call(module: nn.Module, x: torch.Tensor, device: str) -> Callable[[], Any]:
-    """One eager forward pass under inference_mode; on CUDA followed by a synchronize so kernels are timed."""
-    dev = torch.device(device)
-    module.to(dev)
-    x_dev = x.to(dev)
-    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
-
-    def call() -> None:
-        with torch.inference_mode():
-            module(x_dev)
-        sync()
-
-    return call
+    engine = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sdnas-lut-"))) / "op.engine"
+    build_engine_file(module, engine, tuple(input_shape), precision=precision, opset=ONNX_OPSET)
+    return TrtRunner(engine, device=device)
 
 
 def _timed(fn: Callable[[], Any], warmup: int, repeats: int) -> list[float]:
@@ -171,19 +131,12 @@ def time_module(
                             f"{precision!r} (an INT8 table would need calibration data per operator)")
     module = module.eval()
     x = torch.randn(tuple(input_shape), generator=torch.Generator().manual_seed(0))
-    previous = torch.get_num_threads()
-    try:
-        if backend == "ort":
-            samples = _timed(_ort_call(module, x, threads, device), warmup, repeats)
-        elif backend == "trt":
-            with tempfile.TemporaryDirectory(prefix="sdnas-lut-") as workdir:
-                samples = _timed(_trt_call(module, x, device, precision, Path(workdir)), warmup, repeats)
-        else:
-            torch.set_num_threads(threads)
-            samples = _timed(_torch_call(module, x, device), warmup, repeats)
-    finally:
-        torch.set_num_threads(previous)
-        module.to("cpu")
+    with ExitStack() as stack:
+        runner = module_runner(module, tuple(x.shape), backend, threads, device, precision, stack)
+        runner.set_input(x.numpy())
+        runner.copy_in()
+        runner.synchronize()
+        samples = _timed(runner.blocking_call(), warmup, repeats)
     kept, dropped = drop_outliers(samples)
     s = summarize(kept, percentiles=(50, 90))
     return {

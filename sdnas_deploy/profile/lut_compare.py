@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import BadInputError
-
-ENGINE_SUFFIXES = (".engine", ".plan")
+from ..runtime.runner import is_engine
 
 
 def model_description(model_path: Path | str) -> tuple[Any, Any, Any, str]:
@@ -26,7 +25,7 @@ def model_description(model_path: Path | str) -> tuple[Any, Any, Any, str]:
         _, meta = read_weights(path)
         space, arch = space_and_arch(meta, str(path))
         return space, arch, geometry_of(meta, space), str(path)
-    if path.suffix in ENGINE_SUFFIXES:
+    if is_engine(path):
         from ..io_utils import load_json
         from ..runtime.trt_env import engine_sidecar_path
 

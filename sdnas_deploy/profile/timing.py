@@ -6,6 +6,7 @@ cannot compare numbers whose scope is unclear), a CoV warning, the environment f
 model's identity, a trtexec-style H2D/compute/D2H/enqueue breakdown where the backend owns the CUDA
 stream, and on a Jetson the power mode, clock state and board power. Warm-up runs by time, then timed
 calls run for ``duration_s`` (at least MIN_TIMED_CALLS) or exactly ``iterations``.
+:func:`profile_runner` times any ``runtime.runner.Runner`` — the one loop every backend goes through;
 :func:`profile_onnx` and :func:`profile_torch` remain the direct entry points older callers use.
 """
 
@@ -16,16 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
-import torch
 import torch.nn as nn
 
-from ..device import eval_mode, resolve_device
-from ..errors import BadInputError
-from ..registry import lookup
-from ..runtime.evaluate import InputSpec, input_spec, open_session
+from ..errors import BadInputError, SdnasError, UnsupportedEnvironmentError
 from ..runtime.fingerprint import environment_fingerprint, file_sha256
-from ..runtime.gpu_timing import timed_statement
+from ..runtime.gpu_timing import capture_graph, summarize_breakdown, time_gpu_iterations, timed_statement
+from ..runtime.ort_runner import OrtRunner, feed_shape as _profile_shape  # noqa: F401  (older callers)
+from ..runtime.runner import Runner
+from ..runtime.torch_runner import TorchRunner
 from ..export.onnx_export import check_input_shape
 from .report import format_profile_table, render_table  # noqa: F401  (re-exported: older callers)
 from ..runtime.stats import DEFAULT_PERCENTILES, cov_warning, summarize, throughput
@@ -115,20 +114,6 @@ def time_calls(
     return latencies, warm_calls, warm_elapsed
 
 
-def _profile_shape(spec: InputSpec, batch: int, where: str) -> tuple[int, ...]:
-    """The input shape to feed: the static shape, with ``batch`` only where the batch dim is dynamic."""
-    if any(d is None for d in spec.shape[1:]):
-        raise BadInputError(
-            f"{where}: input {spec.describe()} has dynamic non-batch dims; re-export with a static image size"
-        )
-    if spec.static_batch is not None and batch != spec.static_batch:
-        raise BadInputError(
-            f"{where}: model has a static batch of {spec.static_batch}, cannot profile batch {batch}; "
-            f"use --batch {spec.static_batch} or re-export with dynamic batch"
-        )
-    return (batch, *spec.shape[1:])  # type: ignore[return-value]
-
-
 def _report(
     backend: str, device: str, batch: int, shape: Sequence[int], threads: int | None, latencies: list[float],
     warm_calls: int, warm_s: float, timed: str, percentiles: Sequence[float], extra: dict[str, Any],
@@ -152,6 +137,55 @@ def _report(
     }
 
 
+REPORT_BACKENDS = {"ort": "onnxruntime", "torch": "torch-eager", "trt": "tensorrt"}
+
+
+def profile_runner(runner: Runner, opts: ProfileOptions, where: str) -> dict[str, Any]:
+    """Time ``runner`` as ``opts`` say and return the report (without the model's identity).
+
+    A runner without a stream (CPU, ONNX Runtime) is timed with the host clock; one that owns a CUDA stream
+    (torch, TensorRT) per iteration with CUDA events (``gpu_timing``), optionally as a CUDA graph replay,
+    which adds the trtexec-style breakdown.
+    """
+    device = str(runner.device)
+    on_cpu = device == "cpu"
+    if opts.cuda_graph and on_cpu:
+        raise BadInputError("--cuda-graph needs a CUDA device (there are no CUDA graphs on the CPU); "
+                            "drop --cuda-graph or pass --device cuda")
+    batch = int(runner.input_shape[0])
+    try:
+        runner.prime()
+        if runner.stream is None:
+            latencies, warm_calls, warm_s = time_calls(runner.blocking_call(opts.include_data_transfers),
+                                                       opts.warmup_s, opts.iterations, opts.duration_s)
+            breakdown, graph = None, opts.cuda_graph
+            call = runner.transfer_call if opts.include_data_transfers else runner.compute_call
+        else:
+            captured = capture_graph(runner.compute, runner.stream) if opts.cuda_graph else None
+            result = time_gpu_iterations(runner.copy_in, runner.compute, runner.copy_out, runner.stream, opts.warmup_s,
+                                         opts.iterations, opts.duration_s, opts.include_data_transfers, graph=captured)
+            latencies, warm_calls, warm_s = result.stages["latency"], result.warm_calls, result.warm_s
+            breakdown, graph = summarize_breakdown(result.stages, opts.percentiles), captured is not None
+            call = runner.graph_call if graph else runner.compute_call
+    except SdnasError:
+        raise
+    except Exception as exc:
+        if on_cpu:
+            raise
+        text = " ".join(str(exc).split())[:160]
+        fix = "profile without --cuda-graph" if opts.cuda_graph else "check the model with `sdnas check`"
+        raise UnsupportedEnvironmentError(f"{where}: {runner.backend} failed on {device} "
+                                          f"({type(exc).__name__}: {text}); {fix}") from None
+    timed = timed_statement(call, batch, device,
+                            include_data_transfers=opts.include_data_transfers, cuda_graph=graph and not on_cpu,
+                            warm_calls=warm_calls, warm_s=warm_s, iterations=len(latencies),
+                            breakdown=breakdown is not None, sync=runner.sync_note)
+    name = "torch-cuda-graph" if runner.backend == "torch" and graph else REPORT_BACKENDS[runner.backend]
+    extra = {**runner.describe(), "breakdown": breakdown}
+    return _report(name, device, batch, runner.input_shape, opts.threads, latencies, warm_calls, warm_s,
+                   timed, opts.percentiles, extra)
+
+
 def profile_onnx(
     path: Path | str,
     device: str = "cpu",
@@ -162,32 +196,18 @@ def profile_onnx(
     threads: int | None = None,
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
 ) -> dict[str, Any]:
-    """Time ``session.run`` of an ONNX model with ORT on ``cpu`` or ``cuda[:N]``.
+    """Time ``session.run`` of an ONNX model with ORT on ``cpu`` or ``cuda[:N]`` (input in host memory).
 
-    Input: seeded random data of the model's static shape, created once in host memory.
-    ``threads`` sets ORT's intra-op thread count (None = ORT's default).
+    Input: seeded random data of the model's static shape. ``threads`` sets ORT's intra-op thread count
+    (None = ORT's default). :func:`profile.api.profile_model` is the full entry point (I/O binding, graphs).
     """
-    import onnxruntime as ort
-
     _check_timing_args(batch, warmup_s, iterations, duration_s)
-    session = open_session(path, device, threads)
-    spec = input_spec(session)
-    shape = _profile_shape(spec, batch, str(path))
-    feed = {spec.name: np.random.default_rng(0).standard_normal(shape).astype(spec.dtype)}
-    latencies, warm_calls, warm_s = time_calls(lambda: session.run(None, feed), warmup_s, iterations, duration_s)
-    provider = session.get_providers()[0]
-    on_cpu = provider == "CPUExecutionProvider"
-    timed = timed_statement(
-        "session.run()" if on_cpu else "session.run() from host memory, no I/O binding,", batch,
-        "cpu" if on_cpu else device, include_data_transfers=not on_cpu, cuda_graph=False, warm_calls=warm_calls,
-        warm_s=warm_s, iterations=len(latencies), sync=None if on_cpu else "ONNX Runtime synchronizes before returning",
-    )
-    extra = {
-        "runtime": f"onnxruntime {ort.__version__}",
-        "provider": provider,
-        "model": {"path": str(path), "sha256": file_sha256(path)},
-    }
-    return _report("onnxruntime", device, batch, shape, threads, latencies, warm_calls, warm_s, timed, percentiles, extra)
+    opts = ProfileOptions(device=device, batch=batch, warmup_s=warmup_s, iterations=iterations, duration_s=duration_s,
+                          threads=threads, percentiles=tuple(percentiles), include_data_transfers=device != "cpu")
+    runner = OrtRunner.from_file(path, device, threads, batch)
+    report = profile_runner(runner, opts, str(path))
+    report["model"] = {"path": str(path), "sha256": file_sha256(path)}
+    return report
 
 
 def profile_torch(
@@ -200,48 +220,15 @@ def profile_torch(
     threads: int | None = None,
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
 ) -> dict[str, Any]:
-    """Time eager PyTorch ``model(x)`` (fp32, inference mode) with the same statistics as ORT.
-
-    On CUDA each call ends with ``torch.cuda.synchronize()`` so the time covers the kernels.
-    The model is moved to ``device`` for the run and moved back afterwards.
-    """
+    """Time eager PyTorch ``model(x)`` (fp32) with the same statistics as ORT; the model goes back where it was."""
     shape = check_input_shape(input_shape)
     _check_timing_args(shape[0], warmup_s, iterations, duration_s)
-    if threads is not None and threads < 1:
-        raise BadInputError(f"threads must be >= 1, got {threads}")
-    dev = resolve_device(device)
-    home = next(model.parameters(), torch.empty(0)).device
-    old_threads = torch.get_num_threads()
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(dev)
-    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
-
-    def call() -> None:
-        with torch.inference_mode():
-            model(x)
-        sync()
-
-    try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        with eval_mode(model):
-            model.to(dev)
-            latencies, warm_calls, warm_s = time_calls(call, warmup_s, iterations, duration_s)
-    finally:
-        model.to(home)
-        torch.set_num_threads(old_threads)
-    synced = "torch.cuda.synchronize() after each call, " if dev.type == "cuda" else ""
-    timed = (
-        f"model(x) wall time per call in eager PyTorch (fp32, inference_mode), batch {shape[0]}, input already on "
-        f"{dev}, output left on {dev}, {synced}after {warm_s:.2f} s warm-up ({warm_calls} calls), "
-        f"{len(latencies)} timed calls"
-    )
-    extra = {
-        "runtime": f"torch {torch.__version__}",
-        "provider": str(dev),
-        "model": {"class": type(model).__name__, "parameters": int(sum(p.numel() for p in model.parameters()))},
-    }
-    return _report("torch-eager", str(dev), shape[0], shape, threads, latencies, warm_calls, warm_s, timed,
-                   percentiles, extra)
+    opts = ProfileOptions(device=device, batch=shape[0], warmup_s=warmup_s, iterations=iterations,
+                          duration_s=duration_s, threads=threads, percentiles=tuple(percentiles))
+    with TorchRunner(model, shape, device, threads) as runner:
+        report = profile_runner(runner, opts, type(model).__name__)
+    report["model"] = {"class": type(model).__name__, "parameters": int(sum(p.numel() for p in model.parameters()))}
+    return report
 
 
 def collect_warnings(report: dict[str, Any]) -> list[str]:

@@ -1,6 +1,6 @@
 """Run an ONNX model in ONNX Runtime: open a session safely, feed batches, measure accuracy.
 
-Verification, profiling and gates all go through :func:`open_session` so a missing or corrupt
+Verification, profiling and gates all open sessions through ``ort_session`` (re-exported here) so a missing or corrupt
 file, a missing CUDA provider or a shape mismatch is always the same one-line error, never a
 raw ONNX Runtime traceback. onnxruntime is imported inside functions (ARCHITECTURE.md).
 """
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BadInputError, UnsupportedEnvironmentError
-from ..io_utils import require_file
+from ..errors import BadInputError
+from .ort_session import open_session, providers_for  # noqa: F401  (the one session builder, re-exported)
 
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
@@ -34,63 +34,6 @@ class InputSpec:
 
     def describe(self) -> str:
         return "x".join("?" if d is None else str(d) for d in self.shape)
-
-
-def providers_for(device: str) -> list[Any]:
-    """ORT provider list for ``cpu`` / ``cuda`` / ``cuda:N`` (exit 5 when CUDA EP is absent)."""
-    import onnxruntime as ort
-
-    spec = (device or "cpu").strip().lower()
-    if spec == "cpu":
-        return ["CPUExecutionProvider"]
-    if spec == "cuda" or spec.startswith("cuda:"):
-        index = spec.partition(":")[2] or "0"
-        if not index.isdigit():
-            raise BadInputError(f"--device {device!r}: expected cpu, cuda or cuda:N")
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise UnsupportedEnvironmentError(
-                f"--device {device}: this onnxruntime has no CUDAExecutionProvider; "
-                "install onnxruntime-gpu on a machine with the NVIDIA driver, or use --device cpu"
-            )
-        return [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
-    raise BadInputError(f"--device {device!r}: expected cpu, cuda or cuda:N")
-
-
-def _one_line(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def open_session(path: Path | str, device: str = "cpu", threads: int | None = None) -> Any:
-    """An ``onnxruntime.InferenceSession`` for ``path`` on ``device`` with ``threads`` intra-op threads.
-
-    Missing/corrupt files raise BadInputError; an unavailable CUDA provider raises
-    UnsupportedEnvironmentError (ORT would otherwise fall back to CPU silently).
-    """
-    import onnxruntime as ort
-
-    path = require_file(path, "ONNX model")
-    if threads is not None and threads < 1:
-        raise BadInputError(f"threads must be >= 1, got {threads}")
-    providers = providers_for(device)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: keep stderr clean for the CLI
-    if threads is not None:
-        options.intra_op_num_threads = threads
-    try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    except Exception as exc:  # ORT raises InvalidProtobuf, Fail, InvalidGraph, ... (pybind types)
-        raise BadInputError(
-            f"{path}: not a loadable ONNX model ({type(exc).__name__}: {_one_line(exc)}); re-export it with `sdnas export`"
-        ) from None
-    wants_cuda = providers[0] != "CPUExecutionProvider"
-    if wants_cuda and session.get_providers()[0] != "CUDAExecutionProvider":
-        raise UnsupportedEnvironmentError(
-            f"--device {device}: ONNX Runtime could not initialise CUDA (check the CUDA/cuDNN libraries); use --device cpu"
-        )
-    if len(session.get_inputs()) != 1:
-        raise BadInputError(f"{path}: expected a model with one input, found {len(session.get_inputs())}")
-    return session
 
 
 def input_spec(session: Any) -> InputSpec:

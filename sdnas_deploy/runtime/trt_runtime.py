@@ -17,7 +17,8 @@ import numpy as np
 from ..errors import BadInputError, UnsupportedEnvironmentError, VerificationError
 from ..io_utils import require_file
 from .evaluate import InputSpec, check_images, classification_summary
-from .trt_env import check_engine_sidecar, require_tensorrt
+from .runner import Runner
+from .trt_env import check_engine_sidecar, require_tensorrt, tensorrt_version
 
 _IO_DTYPES = {"FLOAT": ("float32", np.float32), "HALF": ("float16", np.float16)}
 
@@ -65,8 +66,14 @@ def chunk_plan(
     return plan
 
 
-class TrtRunner:
-    """One engine, one execution context, torch CUDA device buffers and pinned host buffers."""
+class TrtRunner(Runner):
+    """One engine, one execution context, torch CUDA device buffers and pinned host buffers (a Runner:
+    ``compute`` is ``enqueue``, asynchronous on :attr:`stream`)."""
+
+    backend = "trt"
+    compute_call = "context.execute_async_v3()"
+    transfer_call = "context.execute_async_v3()"
+    graph_call = "CUDA graph replay of execute_async_v3()"
 
     def __init__(self, engine_path: Path | str, device: str = "cuda:0", force: bool = False, batch: int | None = None):
         import torch
@@ -104,6 +111,7 @@ class TrtRunner:
         self.sample_shape = engine_shape[1:]
         self.stream = torch.cuda.Stream(self.device)
         self._allocate(self._capacity_for(batch))
+        self.input_dtype = self.in_np
 
     # ------------------------------------------------------------------ setup
     def _io_names(self) -> tuple[str, str]:
@@ -191,8 +199,11 @@ class TrtRunner:
         with torch.cuda.stream(self.stream):
             self.h_out[:n].copy_(self.d_out[:n], non_blocking=True)
 
-    def synchronize(self) -> None:
-        self.stream.synchronize()
+    def compute(self) -> None:
+        self.enqueue()
+
+    def describe(self) -> dict[str, Any]:
+        return {"runtime": f"tensorrt {tensorrt_version() or 'unknown'}", "provider": "TensorRT"}
 
     def infer(self, images: np.ndarray, batch: int = 64) -> np.ndarray:
         """Float32 logits for all ``images`` (static engines pad the last chunk; padding is dropped)."""
