@@ -42,13 +42,17 @@ def _candidates(run: Path, name: str) -> list[Path]:
 
 
 def resolve_genotype_path(arg: str) -> Path | str:
-    """An architecture JSON path, a run directory holding one, or a reference name of any space (returned as str)."""
-    from .spaces import reference_archs
+    """An architecture JSON path, a run directory holding one, a reference name of any space or a one-line arch
+    string ``SPACE:STRING`` (the last two returned as str)."""
+    from .spaces import SPACES, reference_archs
 
     references = reference_archs()
     if arg in references:
         return arg
+    head, sep, _ = arg.partition(":")
     path = Path(arg)
+    if sep and head in SPACES and not path.exists():
+        return arg
     if path.is_dir():
         for cand in _candidates(path, GENOTYPE_FILE):
             if cand.is_file():
@@ -56,17 +60,18 @@ def resolve_genotype_path(arg: str) -> Path | str:
         raise BadInputError(f"{path}: no {GENOTYPE_FILE} in this run directory; run `sdnas search` first or pass a genotype file")
     if not path.exists():
         known = ", ".join(sorted(references))
-        raise BadInputError(f"architecture not found: {arg}; pass a genotype.json, a run directory, or one of: {known}")
+        raise BadInputError(f"architecture not found: {arg}; pass a genotype.json, a run directory, an arch string "
+                            f"SPACE:STRING (e.g. nb201:|nor_conv_3x3~0|+...), or one of: {known}")
     return path
 
 
 def load_arch_arg(arg: str) -> tuple[Any, Any]:
     """``(space, architecture)`` named by a CLI argument (see :func:`resolve_genotype_path`)."""
-    from .spaces import load_arch, reference_archs
+    from .spaces import load_arch, parse_arch
 
     where = resolve_genotype_path(arg)
     if isinstance(where, str):
-        return reference_archs()[where]
+        return parse_arch(where)
     return load_arch(where)
 
 

@@ -105,9 +105,10 @@ def test_expected_cost_is_the_prediction_at_one_hot_alpha(name: str, setting: st
     model = space.cost_model(geometry, costs.__getitem__, overhead=0.5)
     net = space.build_supernet(space.search_geometry(SMALL_INPUT, 1, 5, setting, *((3, 4) if name == "darts" else ())))
     arch = _arch(space, setting, 2)
-    if name != "darts" and len(getattr(arch, "blocks", ())) != net.alpha("layers").shape[0]:
+    try:
+        masks = space.discretize(arch, net)
+    except BadInputError:
         pytest.skip("the supernet of this setting has another layout")
-    masks = space.discretize(arch, net)
     alphas = {label: 60.0 * m - 60.0 * (1 - m) for label, m in masks.items()}
     if name == "darts":  # dropped edges: all mass on `none` (column 0)
         alphas = {label: a + 120.0 * (m.sum(1, keepdim=True) == 0) * torch.nn.functional.one_hot(

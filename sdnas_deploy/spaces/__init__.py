@@ -1,6 +1,6 @@
 """Search spaces as plugins: the ``SPACES`` registry every command consults, and the architecture codec.
 
-A space is one folder (``darts/``, ``mbconv/``) with a :class:`~.base.Space` subclass registered here.
+A space is one folder (``darts/``, ``mbconv/``, ``nb201/``) with a :class:`~.base.Space` subclass registered here.
 Architecture JSON always names its space (``{"space": "fbnet", ...}``); a DARTS ``genotype.json`` written
 before the field existed still loads as ``darts``.
 """
@@ -106,6 +106,9 @@ def _register_builtin() -> None:
 
     for space in MBCONV_SPACES:
         register_space(space)
+    from .nb201.space import Nb201Space
+
+    register_space(Nb201Space())
 
 
 _register_builtin()

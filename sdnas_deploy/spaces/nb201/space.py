@@ -1,0 +1,165 @@
+"""The NAS-Bench-201 space behind the Space protocol (Dong & Yang, ICLR 2020; DESIGN.md §10).
+
+``cifar`` is the benchmark's network exactly (C=16, N=5 cells per stage, the dataset's image size; the public
+device measurements in HELP/HW-NAS-Bench are of this network at 32x32); ``small`` (ours: C=8, N=1) is for
+searches on the embedded 16x16 digits on two CPU cores. A searched cell deploys in any setting; its cost is
+that of the ``cifar`` network unless a setting is named.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+from ...errors import BadInputError
+from ...registry import check_fields
+from ..base import Setting, Space, Supernet, body_without_space
+from . import latency
+from .arch import EDGES, CellArch, arch_from_body, arch_from_line, summary
+from .network import Nb201Network, Nb201Supernet, Plan
+from .ops import OPS
+
+_GEOMETRY_FIELDS = ("setting", "input_size", "in_channels", "num_classes")
+# NB201's training recipe (200 epochs, SGD 0.1 momentum 0.9 Nesterov, cosine, wd 5e-4, batch 256); Nesterov is not
+# offered by `sdnas train` (plain momentum, ours).
+_NB201_RECIPE = {"epochs": 200, "batch_size": 256, "lr": 0.1, "lr_schedule": "cosine", "weight_decay": 5e-4,
+                 "cutout": 0, "label_smoothing": 0.0, "auxiliary": False}
+_SMALL_RECIPE = {"epochs": 100, "batch_size": 96, "lr": 0.05, "lr_schedule": "cosine", "weight_decay": 5e-4,
+                 "cutout": 4, "label_smoothing": 0.0, "auxiliary": False}  # ours
+PLANS = {"cifar": Plan(channels=16, cells=5), "small": Plan(channels=8, cells=1)}
+SETTINGS = {
+    "cifar": Setting("cifar", "NAS-Bench-201 network: C=16, 5 cells per stage, residual reductions (dataset size)",
+                     input_size=None, train_reference=_NB201_RECIPE, table_input_size=32),
+    "small": Setting("small", "ours: NB201 skeleton at C=8, 1 cell per stage (CPU-sized data)", input_size=None,
+                     train_reference=_SMALL_RECIPE, table_input_size=16),
+}
+REFERENCES = {  # the best NB201 cell on CIFAR-10 (benchmark index 9930: 94.37% test) and ResNet-like cell
+    "nb201_best_cifar10": "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+                          "nor_conv_3x3~2|",
+    "nb201_resnet": "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|",
+}
+
+
+@dataclass(frozen=True)
+class Nb201Geometry:
+    """An NB201 deployment network: setting (C and N), input side (a multiple of 4), input channels, classes."""
+
+    setting: str
+    input_size: int
+    in_channels: int
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        for name in _GEOMETRY_FIELDS[1:]:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise BadInputError(f"geometry {name} must be a positive integer, got {value!r}")
+        if self.input_size % 4:
+            raise BadInputError(f"nb201 input size {self.input_size} is not a multiple of 4 (two stride-2 reductions); "
+                                "resize with --image-size, e.g. 16 or 32")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Nb201Space(Space):
+    """``nb201``: architectures are :class:`CellArch` (six edges)."""
+
+    name = "nb201"
+    description = "NAS-Bench-201 cell space: 5 ops per edge, 4 nodes / 6 edges, one cell type, 3 stages x N cells"
+    settings = SETTINGS
+    default_setting = "cifar"
+    search_setting = "small"
+    key_ops = latency.KEY_OPS
+    relaxations = ("softmax", "gumbel")
+
+    # ---- codec ---------------------------------------------------------------------------------
+    def arch_from_dict(self, data: Any, source: str = "architecture") -> CellArch:
+        return arch_from_body(body_without_space(data, self.name, source), source)
+
+    def arch_body(self, arch: CellArch) -> dict[str, Any]:
+        return {"edges": list(arch.edges), "arch": arch.to_string()}
+
+    def arch_to_string(self, arch: CellArch) -> str:
+        return arch.to_string()
+
+    def arch_from_string(self, text: str) -> CellArch:
+        return arch_from_line(text)
+
+    def references(self) -> dict[str, CellArch]:
+        return {name: arch_from_line(text, name) for name, text in REFERENCES.items()}
+
+    def sample(self, rng: random.Random, setting: str | None = None) -> CellArch:
+        return CellArch(tuple(rng.choice(OPS) for _ in EDGES))
+
+    def summary(self, arch: CellArch) -> dict[str, Any]:
+        return summary(arch)
+
+    # ---- settings and networks -----------------------------------------------------------------
+    def geometry(self, setting: str | None = None, input_size: int | None = None, in_channels: int = 3,
+                 num_classes: int = 10, layers: int | None = None, channels: int | None = None) -> Nb201Geometry:
+        spec = self.setting(setting)
+        if layers is not None or channels is not None:
+            raise BadInputError("space 'nb201' has a fixed C and N per setting; --layers/--channels apply to the "
+                                "darts space only (choose --setting cifar or small)")
+        size = input_size if input_size is not None else (spec.input_size or spec.table_input_size)
+        return Nb201Geometry(spec.name, size, in_channels, num_classes)
+
+    def deploy_setting(self, search_setting: str | None) -> str:
+        """A cell deploys in any setting; costs default to the benchmark's network (what device tables measure)."""
+        return self.default_setting
+
+    def geometry_from_dict(self, data: Any, source: str = "geometry") -> Nb201Geometry:
+        if not isinstance(data, Mapping):
+            raise BadInputError(f"{source}: geometry must be an object with keys {', '.join(_GEOMETRY_FIELDS)}")
+        check_fields(data, _GEOMETRY_FIELDS, _GEOMETRY_FIELDS, source,
+                     f"geometry is missing {{name!r}}; it needs {', '.join(_GEOMETRY_FIELDS)}",
+                     "unknown geometry key {name!r}{hint}")
+        if not isinstance(data["setting"], str):
+            raise BadInputError(f"{source}: geometry setting must be a name, got {data['setting']!r}")
+        self.setting(data["setting"])
+        try:
+            return Nb201Geometry(**{name: data[name] for name in _GEOMETRY_FIELDS})
+        except BadInputError as exc:
+            raise BadInputError(f"{source}: {exc.message}") from None
+
+    def plan(self, geometry: Nb201Geometry) -> Plan:
+        return PLANS[self.setting(geometry.setting).name]
+
+    def build_network(self, arch: CellArch, geometry: Nb201Geometry, auxiliary: bool = False) -> nn.Module:
+        if auxiliary:
+            raise BadInputError("space 'nb201' has no auxiliary head; train with --no-auxiliary")
+        return Nb201Network(arch, self.plan(geometry), geometry.in_channels, geometry.num_classes)
+
+    # ---- search --------------------------------------------------------------------------------
+    def build_supernet(self, geometry: Nb201Geometry) -> Supernet:
+        return Nb201Supernet(self.plan(geometry), geometry.in_channels, geometry.num_classes)
+
+    def discretize(self, arch: CellArch, supernet: Supernet) -> dict[str, torch.Tensor]:
+        alpha = supernet.alpha("edges")
+        mask = torch.zeros_like(alpha, requires_grad=False)
+        for i, op in enumerate(arch.edges):
+            mask[i, OPS.index(op)] = 1.0
+        return {"edges": mask.detach()}
+
+    # ---- latency tables ------------------------------------------------------------------------
+    def network_keys(self, arch: CellArch, geometry: Nb201Geometry) -> Counter[str]:
+        return latency.network_keys(arch, self.plan(geometry), geometry)
+
+    def candidate_keys(self, geometry: Nb201Geometry) -> list[str]:
+        return latency.candidate_keys(self.plan(geometry), geometry)
+
+    def build_op(self, key: str, geometry: Nb201Geometry) -> tuple[nn.Module, tuple[int, int, int, int]]:
+        return latency.build_op(key, geometry)
+
+    def traced_keys(self, arch: CellArch, geometry: Nb201Geometry) -> Counter[str]:
+        return latency.traced_keys(self.build_network(arch, geometry), geometry)
+
+    def cost_model(self, geometry: Nb201Geometry, cost: Callable[[str], float], overhead: float = 0.0,
+                   unit: str = "ms") -> latency.CellCostModel:
+        return latency.cost_model(self.plan(geometry), geometry, cost, overhead, unit)
