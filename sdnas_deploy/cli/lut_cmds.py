@@ -26,12 +26,19 @@ def _table_info(path: Path) -> dict[str, Any]:
     except BadInputError as exc:
         return {"file": str(path), "exists": True, "error": exc.message}
     fp = table.fingerprint
+    info: dict[str, Any] = {"file": str(path), "exists": True, "space": table.space,
+                            "geometry": table.geometry.to_dict(), "method": table.method, "entries": len(table.entries),
+                            "date": fp.get("date"), "precision": fp.get("precision")}
+    if fp.get("origin") == "public":
+        fit = fp.get("fit") or {}
+        info.update(origin="public", source=fp.get("source"), measured=f"column {fp.get('column')!r}, batch "
+                    f"{fp.get('batch')}, precision/runtime {fp.get('runtime')}", note=fp.get("note"),
+                    fit_networks=fit.get("rows"), validation=fp.get("validation"))
+        return info
     runtime = f"{fp.get('backend')} {fp.get('onnxruntime') if fp.get('backend') == 'ort' else fp.get('torch')}"
-    return {
-        "file": str(path), "exists": True, "date": fp.get("date"), "cpu": fp.get("cpu_model"), "runtime": runtime,
-        "provider": fp.get("provider"), "precision": fp.get("precision"), "threads": fp.get("threads"),
-        "method": table.method, "entries": len(table.entries),
-    }
+    info.update(origin="measured", cpu=fp.get("cpu_model"), runtime=runtime, provider=fp.get("provider"),
+                threads=fp.get("threads"), fit_networks=(fp.get("fit") or {}).get("rows"))
+    return info
 
 
 def list_targets() -> list[dict[str, Any]]:
@@ -48,7 +55,8 @@ def list_targets() -> list[dict[str, Any]]:
                 path = table_path(target, setting, kind, space)
                 assert path is not None
                 tables[slot if kind == "microbenchmark" else f"{slot} fitted"] = _table_info(path)
-        rows.append({"target": name, "backend": target.backend, "precision": target.precision,
+        rows.append({"target": name, "origin": target.origin, "aliases": list(target.aliases),
+                     "backend": target.backend, "precision": target.precision,
                      "description": target.description, "tables": tables})
     return rows
 
@@ -62,18 +70,32 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Machine-readab
         print_json(rows)
         return
     for row in rows:
-        typer.echo(f"{row['target']}  ({row['backend']}, {row['precision']}) {row['description']}")
+        if row["origin"] == "public":
+            typer.echo(f"{row['target']}  (public: {SOURCE_SHORT}) {row['description']}")
+        else:
+            typer.echo(f"{row['target']}  ({row['backend']}, {row['precision']}) {row['description']}")
         if not row["tables"]:
-            typer.echo(f"    no table shipped: measure one on the device with "
-                       f"`sdnas lut build --target {row['target']} --space darts --setting cifar --backend {row['backend']}`")
+            from ..hw.targets import few_shot_hint
+
+            typer.echo(f"    no table shipped; {few_shot_hint(row['target'], 'SPACE', 'SETTING')}; precise: "
+                       f"`sdnas lut build --target {row['target']} --space SPACE --setting SETTING --backend {row['backend']}`")
         for setting, info in row["tables"].items():
             if not info["exists"]:
                 typer.echo(f"    {setting}: no table ({Path(info['file']).name} not built)")
             elif "error" in info:
                 typer.echo(f"    {setting}: unreadable: {info['error']}")
+            elif info["origin"] == "public":
+                v = info.get("validation") or {}
+                typer.echo(f"    {setting}: {Path(info['file']).name}  fitted on {info['fit_networks']} measured "
+                           f"networks ({info['measured']}); held-out {v.get('n')}: Spearman {v.get('spearman', 0):.3f}, "
+                           f"MAPE {v.get('mean_abs_pct_error', 0):.2f}%, ±10% {100 * v.get('within_10pct', 0):.0f}%"
+                           + (f"; {info['note']}" if info.get("note") else ""))
             else:
                 typer.echo(f"    {setting}: {Path(info['file']).name}  {info['entries']} entries  {info['date']}  "
                            f"{info['cpu']}  {info['runtime']}")
+
+
+SOURCE_SHORT = "HELP / HW-NAS-Bench measurements, latency_tables/public/LICENSE-HELP.md"
 
 
 def default_out(target: Any, setting: str, space: str = "darts") -> Path:
@@ -133,15 +155,16 @@ def build_cmd(
 
 # ---- whole-network measurements: `lut measure`, `lut fit`, `lut validate` -------------------------------------
 
-def _read_csv(path: Path, target: str, setting: str, space: str) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+def _read_csv(path: Path, target: str | None, setting: str, space: str,
+              column: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
     """Rows, provenance and geometry (None if the CSV records none) of a measurements CSV, checked against flags."""
     from ..errors import BadInputError
     from ..hw.whole import read_measurements_csv, read_measurements_meta
     from ..spaces import get_space
 
-    rows = read_measurements_csv(path, space)
+    rows = read_measurements_csv(path, space, column=column)
     meta = read_measurements_meta(path)
-    if meta.get("target") not in (None, target):
+    if target is not None and meta.get("target") not in (None, target):
         raise BadInputError(f"{path} was measured for target {meta['target']!r}; pass --target {meta['target']}")
     geometry = get_space(space).geometry_from_dict(meta["geometry"], str(path)) if "geometry" in meta else None
     if geometry is not None and geometry.setting != setting:
@@ -159,6 +182,7 @@ def _print_metrics(title: str, report: dict[str, Any]) -> None:
         ("mean signed error %", report["mean_signed_pct_error"]),
         ("within ±10 %", f"{100 * report['within_10pct']:.0f}%"),
         ("Kendall τ-b", "n/a" if tau is None else f"{tau:.3f}"),
+        ("Spearman ρ", "n/a" if report.get("spearman") is None else f"{report['spearman']:.3f}"),
     ])
 
 
@@ -217,13 +241,24 @@ def measure_cmd(
         typer.echo(f"wrote {path}: {len(rows)} architectures, {min(lat):.3f}–{max(lat):.3f} ms")
 
 
+SPACE_HELP = "Search space whose keys the table holds (darts, nb201, fbnet, proxyless)."
+SETTING_HELP = ("The space's deployment setting (darts: cifar, mobile; nb201: cifar, small; fbnet/proxyless: imagenet, "
+                "cifar, small).")
+
+
 @lut_app.command("fit")
 @cli_errors
 def fit_cmd(
-    target: str = typer.Option(..., "--target", help="Target name (see `sdnas lut list`)."),
-    space: str = typer.Option("darts", "--space", help="Search space whose keys the table holds (darts, fbnet, proxyless)."),
-    setting: str = typer.Option(..., "--setting", help="The space's deployment setting (darts: cifar, mobile; fbnet/proxyless: imagenet, cifar, small)."),
-    measurements: Path = typer.Option(..., "--measurements", help="CSV from `sdnas lut measure` (arch,latency_ms)."),
+    measurements: Path = typer.Option(..., "--measurements", help="CSV from `sdnas lut measure` (arch,latency_ms), "
+                                      "or a wide CSV with --column."),
+    space: str = typer.Option("darts", "--space", help=SPACE_HELP),
+    target: Optional[str] = typer.Option(None, "--target", help="Device name the table is for (any name; default: "
+                                         "the CSV's, the --column, or the --out file's stem)."),
+    setting: Optional[str] = typer.Option(None, "--setting", help=SETTING_HELP + " Default: the CSV's, else the "
+                                          "space's default."),
+    column: Optional[str] = typer.Option(None, "--column", help="Latency column of a wide CSV (one column per device)."),
+    prior: Optional[str] = typer.Option(None, "--prior", help="Few-shot fit: auto (every shipped table of this space "
+                                        "and geometry), none (plain ridge) or T1,T2,... (targets or table files)."),
     l2: float = typer.Option(1.0, "--l2", help="Relative ridge weight pulling the fit toward the base table "
                              "(0 = plain NNLS; λ = l2 · mean Σ count²)."),
     base: Optional[Path] = typer.Option(None, "--base", help="Microbenchmark table to regularise toward "
@@ -233,71 +268,56 @@ def fit_cmd(
     channels: Optional[int] = typer.Option(None, "--channels", help=GEOMETRY_HELP["channels"]),
     input_size: Optional[int] = typer.Option(None, "--input-size", help=GEOMETRY_HELP["input_size"]),
     in_channels: int = typer.Option(3, "--in-channels", help="Input image channels."),
-    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classifier outputs (default: cifar 10, mobile 1000)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Table file (default: <target>_<setting>_fitted.json "
-                                       "next to the target's table)."),
-    cv: int = typer.Option(0, "--cv", help="Also report K-fold held-out error of the fit (0 = off)."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classifier outputs (default: the setting's table network)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Table file (default: next to the target's table, else "
+                                       "<target>_<space>_<setting>_fitted.json here)."),
+    cv: int = typer.Option(0, "--cv", help="Also report K-fold held-out error of a ridge fit (0 = off)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
-    """Fit an additive table (method "fitted") to whole-network latencies by non-negative ridge least squares."""
+    """Fit an additive table (method "fitted") to whole-network latencies: ridge NNLS, or few-shot with --prior."""
     from ..errors import BadInputError
-    from ..hw.fit import fit_table
-    from ..hw.lut import load_table, save_table
-    from ..hw.targets import get_target, table_geometry
+    from ..hw.fitting import FitRequest, fit_from_request
     from ..hw.validate import validate_table
     from ..progress import log
 
-    spec = get_target(target)
-    if base is not None and no_base:
-        raise BadInputError("--base and --no-base contradict each other; pass one")
-    rows, meta, geometry = _read_csv(measurements, target, setting, space)
-    flags = table_geometry(space, setting, layers, channels, input_size, in_channels, num_classes)
-    if geometry is None:
-        geometry = flags
-    elif any(v is not None for v in (layers, channels, input_size)) and flags != geometry:
-        raise BadInputError(f"{measurements} was measured at geometry {geometry.to_dict()}; drop the geometry flags")
-    base_table = None
-    if base is not None:
-        base_table = load_table(base)
-        base_table.check_space(space, str(base))
-        base_table.check_geometry(geometry)
-    elif not no_base:
-        shipped = default_out(spec, setting, space)
-        if shipped.is_file():
-            candidate = load_table(shipped)
-            if candidate.space == space and candidate.geometry == geometry:
-                base_table = candidate
-            elif not json_out:
-                log(f"note: {shipped.name} is for another geometry; fitting without a base table")
-    table = fit_table(base_table, geometry, rows, target, l2=l2, provenance=meta, space=space)
-    shipped_path = default_out(spec, setting, space)
-    path = save_table(out or shipped_path.with_name(f"{shipped_path.stem}_fitted.json"), table)
+    if cv and prior not in (None, "none"):
+        raise BadInputError("--cv cross-validates a ridge fit; a --prior fit already chooses by leave-one-out")
+    req = FitRequest(space=space, measurements=measurements, target=target, setting=setting, column=column,
+                     prior=prior, base=base, no_base=no_base, l2=l2, layers=layers, channels=channels,
+                     input_size=input_size, in_channels=in_channels, num_classes=num_classes, out=out)
+    table, path, summary = fit_from_request(req)
+    from ..hw.fitting import read_request_rows
+
+    rows = read_request_rows(req)[0]
     report = validate_table(table, rows)
-    summary = {"file": str(path), "rows": len(rows), "fitted_keys": table.fingerprint["fit"]["fitted_keys"],
-               "base": None if base_table is None else str(base or default_out(spec, setting, space)),
-               "overhead_ms": table.overhead_ms, "l2": l2,
-               "train_error": {k: v for k, v in report.items() if k not in ("rows", "geometry")}}
+    summary["train_error"] = {k: v for k, v in report.items() if k not in ("rows", "geometry")}
     if cv:
         from ..hw.fit import cross_validate
 
-        summary["cv_error"] = cross_validate(rows, geometry, k=cv, base=base_table, l2=l2, space=space)
+        summary["cv_error"] = cross_validate(rows, table.geometry, k=cv, l2=l2, space=space)
     if json_out:
         print_json(summary)
         return
+    if summary.get("note"):
+        log(summary["note"])
     _print_metrics("fit error on the training rows (optimistic: validate on held-out ones)", report)
     if cv:
         _print_metrics(f"{cv}-fold cross-validated error (held-out rows)", summary["cv_error"])
+    how = (f"few-shot, model {summary['model']}, priors {', '.join(summary['priors'])}" if summary["method"] == "transfer"
+           else f"base {summary.get('base') or 'none'}")
     typer.echo(f"wrote {path}: {summary['fitted_keys']} keys fitted from {len(rows)} networks, "
-               f"overhead {table.overhead_ms:.4f} ms, base {summary['base'] or 'none'}")
+               f"overhead {table.overhead_ms:.4f} ms, {how}")
 
 
 @lut_app.command("validate")
 @cli_errors
 def validate_cmd(
-    target: str = typer.Option(..., "--target", help="Target name (see `sdnas lut list`)."),
-    space: str = typer.Option("darts", "--space", help="Search space whose keys the table holds (darts, fbnet, proxyless)."),
-    setting: str = typer.Option(..., "--setting", help="The space's deployment setting (darts: cifar, mobile; fbnet/proxyless: imagenet, cifar, small)."),
+    target: Optional[str] = typer.Option(None, "--target", help="Target name (see `sdnas lut list`; default: the "
+                                         "--table's)."),
+    space: Optional[str] = typer.Option(None, "--space", help=SPACE_HELP + " Default: the --table's, else darts."),
+    setting: Optional[str] = typer.Option(None, "--setting", help=SETTING_HELP + " Default: the --table's."),
     table_file: Optional[Path] = typer.Option(None, "--table", help="Table to validate (default: the target's)."),
+    column: Optional[str] = typer.Option(None, "--column", help="Latency column of a wide --measurements CSV."),
     n: Optional[int] = typer.Option(None, "--n", help="Random architectures to measure here (default 50)."),
     measurements: Optional[Path] = typer.Option(None, "--measurements", help="CSV measured elsewhere instead."),
     seed: int = typer.Option(1, "--seed", help="Sampling seed (measure's default is 0, so these are held out)."),
@@ -316,19 +336,28 @@ def validate_cmd(
     from ..io_utils import atomic_write_json
     from ..progress import log
 
-    get_target(target)
+    if table_file is None and (target is None or setting is None):
+        raise BadInputError("pass --table FILE, or --target and --setting to validate a target's shipped table")
     if measurements is not None and n is not None:
         raise BadInputError("--n measures here, --measurements reads a CSV; pass one of them")
-    if measurements is None:
-        require_measurable(target)  # measuring here: refuse a provider we cannot time with
     if max_error < 0:
         raise BadInputError(f"--max-error must be >= 0, got {max_error}")
-    table = load_table(table_file or resolve_table(target, setting, space=space))
+    if table_file is not None:
+        table = load_table(table_file)
+        space = space or table.space
+        setting = setting or table.geometry.setting
+        target = target or table.target
+    else:
+        target = get_target(target).name  # type: ignore[arg-type]
+        space = space or "darts"
+        table = load_table(resolve_table(target, setting, space=space))  # type: ignore[arg-type]
+    if measurements is None:
+        require_measurable(target)  # measuring here: refuse a provider we cannot time with
     table.check_space(space, str(table_file or target))
     if table.geometry.setting != setting:
         raise BadInputError(f"table is for setting {table.geometry.setting!r}; pass --setting {table.geometry.setting}")
     if measurements is not None:
-        rows, meta, geometry = _read_csv(measurements, target, setting, space)
+        rows, meta, geometry = _read_csv(measurements, target if column is None else None, setting, space, column)
         if geometry is not None:
             table.check_geometry(geometry)
         source = str(measurements)

@@ -70,7 +70,7 @@ def design_matrix(
     return keys, X, counts
 
 
-def _fit_fingerprint(
+def fit_fingerprint(
     base: LatencyTable | None, provenance: Mapping[str, Any] | None, info: dict[str, Any]
 ) -> dict[str, Any]:
     """The base table's fingerprint, else this machine's overlaid with the CSV's provenance; plus ``fit``."""
@@ -132,7 +132,7 @@ def fit_table(
         "train_mean_abs_pct_error": float(np.mean(np.abs(residual) / y) * 100),
     }
     return LatencyTable(
-        target=target, fingerprint=_fit_fingerprint(base, provenance, info), geometry=geometry, method="fitted",
+        target=target, fingerprint=fit_fingerprint(base, provenance, info), geometry=geometry, method="fitted",
         overhead_ms=float(w[-1]), entries=entries, space=space,
     )
 

@@ -35,6 +35,8 @@ class Target:
     precision: str = "fp32"
     description: str = ""
     provider: str = "CPUExecutionProvider"  # ONNX Runtime execution provider the table is measured with (ort)
+    origin: str = "measured"  # measured: tables timed on the device by sdnas; public: fitted from published data
+    aliases: tuple[str, ...] = ()
 
     @property
     def device(self) -> str:
@@ -43,18 +45,33 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {}
+TARGET_ALIASES: dict[str, str] = {}
+ORIGINS = ("measured", "public")
 
 
 def register_target(target: Target) -> Target:
-    """Add ``target`` to :data:`TARGETS` under its name (duplicate names are a programming error)."""
-    if target.backend not in BACKENDS:
+    """Add ``target`` to :data:`TARGETS` under its name and aliases (duplicates are a programming error)."""
+    if target.origin not in ORIGINS:
+        raise ValueError(f"target {target.name}: unknown origin {target.origin!r}")
+    if target.origin == "measured" and target.backend not in BACKENDS:
         raise ValueError(f"target {target.name}: unknown backend {target.backend!r}")
+    for alias in target.aliases:
+        if alias in TARGETS or alias in TARGET_ALIASES:
+            raise ValueError(f"target alias {alias!r} is taken")
+        TARGET_ALIASES[alias] = target.name
     return register_into(TARGETS, target.name)(target)
 
 
 def get_target(name: str) -> Target:
-    """The registered target ``name`` (BadInputError suggesting the closest name if unknown)."""
-    return lookup(TARGETS, name, "target")
+    """The registered target ``name`` or alias (BadInputError suggesting the closest name if unknown)."""
+    return lookup(TARGETS, TARGET_ALIASES.get(name, name), "target")
+
+
+def few_shot_hint(target: str, space: str, setting: str) -> str:
+    """The fast way to a table on a device: 10 measured networks and a fit with the shipped tables as prior."""
+    return (f"fast: on the device `sdnas lut measure --target {target} --space {space} --setting {setting} --n 10`, then "
+            f"`sdnas lut fit --space {space} --measurements {target}_{space}_{setting}_measurements.csv --prior auto "
+            f"--out {target}_{space}_{setting}_fitted.json`")
 
 
 def table_slot(space: str, setting: str) -> str:
@@ -89,6 +106,10 @@ def require_measurable(target: Target | str, device: str | None = None) -> Targe
     from .measure import check_backend, check_device
 
     t = get_target(target) if isinstance(target, str) else target
+    if t.origin == "public":
+        raise BadInputError(f"target {t.name!r} is built from public measurements ({t.description}); it cannot be "
+                            "timed here. On your own device pick a new target name: `sdnas lut measure --target "
+                            "MY_DEVICE --space SPACE --n 10`")
     device = t.device if device is None else device
     if t.device != "cpu" and device == "cpu":
         raise UnsupportedEnvironmentError(
@@ -117,9 +138,13 @@ def resolve_table(target: str, setting: str, kind: str = "auto", space: str = "d
     path = table_path(t, setting, space=space)
     if path is None or not path.is_file():
         what = "ships no latency table" if path is None else f"has no latency table yet ({path.name} missing)"
+        if t.origin == "public":
+            slots = ", ".join(sorted(t.fitted_files))
+            raise BadInputError(f"target {t.name!r} (public measurements) has tables for {slots}, not {space}/{setting}; "
+                                "search that space and setting")
         raise BadInputError(
-            f"target {t.name!r} {what} for space {space!r} setting {setting!r}; measure one on the device with "
-            f"`{build_command(t, setting, space)}`"
+            f"target {t.name!r} {what} for space {space!r} setting {setting!r}; {few_shot_hint(t.name, space, setting)}; "
+            f"precise: the full per-op build `{build_command(t, setting, space)}`"
         )
     return path
 
@@ -136,7 +161,7 @@ register_target(Target(
 ))
 register_target(Target(
     name="jetson-orin",
-    backend="trt", precision="fp16",
+    backend="trt", precision="fp16", aliases=("jetson",),
     description="NVIDIA Jetson Orin: TensorRT, fp16, batch 1 (no table shipped: measure on the device)",
 ))
 register_target(Target(
@@ -144,6 +169,23 @@ register_target(Target(
     backend="ort", precision="fp32", provider="CUDAExecutionProvider",
     description="x86 + NVIDIA GPU: ONNX Runtime CUDAExecutionProvider, fp32, batch 1 (no table shipped)",
 ))
+
+
+def _register_public() -> None:
+    """One target per public device setting (hw/public.py), with its fitted tables per space."""
+    from .public import DEVICES
+    from .public_tables import table_filename
+
+    for device in DEVICES:
+        register_target(Target(
+            name=device.name, origin="public", backend="not stated", precision="not stated", provider="not stated",
+            fitted_files={f"{space}/cifar": table_filename(device.name, space) for space in device.columns},
+            description=device.description,
+            aliases=device.aliases,
+        ))
+
+
+_register_public()
 
 
 def table_geometry(space: str, setting: str, layers: int | None = None, channels: int | None = None,
@@ -157,7 +199,7 @@ def table_geometry(space: str, setting: str, layers: int | None = None, channels
     spec = impl.setting(setting)
     if input_size is None:
         input_size = spec.input_size or spec.table_input_size
-    if num_classes is None:  # the settings' reference tasks: ImageNet and CIFAR-10
-        num_classes = 1000 if spec.input_size == 224 else 10
+    if num_classes is None:  # the setting's table network, else the reference tasks: ImageNet and CIFAR-10
+        num_classes = spec.table_num_classes or (1000 if spec.input_size == 224 else 10)
     return impl.geometry(setting, input_size=input_size, in_channels=in_channels, num_classes=num_classes,
                          layers=layers, channels=channels)

@@ -21,7 +21,8 @@ WITHIN = 10.0  # the ±% band reported as "within"
 
 
 def compare(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, Any]:
-    """Mean/median/max abs % error, share within ±10 %, Kendall τ-b (None below 2 points or if constant), n."""
+    """Mean/median/max abs % error (``mape`` = the mean), share within ±10 %, Kendall τ-b and Spearman ρ (None
+    below 2 points or if constant), n."""
     if len(predicted) != len(measured):
         raise BadInputError(f"{len(predicted)} predictions but {len(measured)} measurements; they must pair up")
     if not measured:
@@ -31,12 +32,13 @@ def compare(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, 
     if not (np.all(np.isfinite(m)) and np.all(m > 0) and np.all(np.isfinite(p))):
         raise BadInputError("measured latencies must be positive and finite, predictions finite")
     err = np.abs(p - m) / m * 100.0
-    tau = None
+    tau = rho = None
     if len(m) >= 2:
         from scipy.stats import kendalltau
 
         value = kendalltau(p, m, variant="b").statistic
         tau = None if value is None or not math.isfinite(value) else float(value)
+        rho = spearman(p, m)
     return {
         "n": int(len(m)),
         "mean_abs_pct_error": float(err.mean()),
@@ -44,8 +46,21 @@ def compare(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, 
         "max_abs_pct_error": float(err.max()),
         "within_10pct": float(np.mean(err <= WITHIN + 1e-9)),  # 1e-9: 1.1 vs 1.0 is 10.000000000000009 %
         "kendall_tau": tau,
+        "spearman": rho,
+        "mape": float(err.mean()),  # the same figure as mean_abs_pct_error, under the name papers use
         "mean_signed_pct_error": float(((p - m) / m * 100.0).mean()),
     }
+
+
+def spearman(predicted: Sequence[float], measured: Sequence[float]) -> float | None:
+    """Spearman's rank correlation ρ (None below 2 points or when either side is constant)."""
+    if len(predicted) < 2:
+        return None
+    from scipy.stats import spearmanr
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = spearmanr(predicted, measured).statistic
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def validate_table(table: LatencyTable, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -33,13 +33,15 @@ from typing import Any, Mapping, Sequence
 from ..errors import BadInputError
 from ..io_utils import atomic_write_text, require_file
 from ..progress import Progress
+from ..registry import suggest
 from ..spaces import LEGACY_SPACE, Geometry, Space, get_space
 from .measure import time_module
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("arch", "latency_ms")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("p90_ms", "mean_ms", "count")
 COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
-HEADER_HINT = "header must be arch,latency_ms[,p90_ms,mean_ms,count]"
+HEADER_HINT = "header must be arch,latency_ms[,p90_ms,mean_ms,count] (a wide CSV with one column per device: --column)"
+WIDE_ARCH_COLUMNS: tuple[str, ...] = ("arch", "arch_str", "blocks")
 _MAX_DRAWS_PER_ARCH = 100
 
 
@@ -168,25 +170,42 @@ def _header(fields: list[str], where: str) -> list[str]:
     return names
 
 
-def measurements_space(path: Path | str) -> Space:
-    """The space a measurements CSV names in its ``# space=`` line (``darts`` when absent)."""
-    name = read_measurements_meta(path).get("space", LEGACY_SPACE)
+def measurements_space(path: Path | str, default: Space | str | None = None) -> Space:
+    """The space a measurements CSV names in its ``# space=`` line (``default``, else ``darts``, when absent)."""
+    meta = read_measurements_meta(path)
+    if "space" not in meta and default is not None:
+        return _space(default)
     try:
-        return get_space(name)
+        return get_space(meta.get("space", LEGACY_SPACE))
     except BadInputError as exc:
         raise BadInputError(f"{path}: {exc.message}") from None
 
 
-def read_measurements_csv(path: Path | str, space: Space | str | None = None) -> list[dict[str, Any]]:
+def _wide_header(fields: list[str], column: str, where: str) -> tuple[int, int]:
+    """(arch column index, latency column index) of a wide CSV (one column per device)."""
+    names = [f.strip() for f in fields]
+    arch = next((i for i, name in enumerate(names) if name in WIDE_ARCH_COLUMNS), None)
+    if arch is None:
+        raise BadInputError(f"{where}: no architecture column ({', '.join(WIDE_ARCH_COLUMNS)}) in the header")
+    if column not in names:
+        devices = [n for i, n in enumerate(names) if i > arch]
+        raise BadInputError(f"{where}: no column {column!r}{suggest(column, devices)}; columns: {', '.join(devices)}")
+    return arch, names.index(column)
+
+
+def read_measurements_csv(path: Path | str, space: Space | str | None = None,
+                          column: str | None = None) -> list[dict[str, Any]]:
     """Rows of a measurements CSV: ``arch`` (a validated arch string), ``latency_ms`` and optional columns.
 
-    ``space`` given and different from the one the file names → BadInputError (exit 2).
+    ``space`` given and different from the one the file names → BadInputError (exit 2); a file that names none is
+    read as ``space``. ``column`` reads a wide CSV (an ``arch``/``arch_str``/``blocks`` column and one latency column
+    per device, as the public data): ``latency_ms`` is that column.
 
-    Any problem (missing column, unparsable arch, non-positive or NaN latency) → one-line BadInputError
-    naming the file and line.
+    Any problem (missing column, unparsable or duplicated arch, non-positive or NaN latency) → one-line
+    BadInputError naming the file and line.
     """
     path = require_file(path, "measurements CSV")
-    impl = measurements_space(path)
+    impl = measurements_space(path, space)
     if space is not None and _space(space).name != impl.name:
         raise BadInputError(f"{path}: measurements of space {impl.name!r}, not {_space(space).name!r}; measure "
                             f"the space in use with `sdnas lut measure --space {_space(space).name}`")
@@ -195,7 +214,9 @@ def read_measurements_csv(path: Path | str, space: Space | str | None = None) ->
     except UnicodeDecodeError:
         raise BadInputError(f"{path}: not a UTF-8 text file; pass a measurements CSV") from None
     header: list[str] | None = None
+    wide: tuple[int, int] | None = None
     rows: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -205,17 +226,28 @@ def read_measurements_csv(path: Path | str, space: Space | str | None = None) ->
         except csv.Error as exc:
             raise BadInputError(f"{where}: malformed CSV ({exc}); quote the arch string") from None
         if header is None:
-            header = _header(fields, where)
+            header = [f.strip() for f in fields]
+            if column is not None:
+                wide = _wide_header(fields, column, where)
+            else:
+                _header(fields, where)
             continue
         if len(fields) != len(header):
             raise BadInputError(
                 f"{where}: {len(fields)} fields but the header has {len(header)}; quote the arch string"
             )
-        raw = dict(zip(header, (f.strip() for f in fields)))
+        if wide is not None:
+            raw = {"arch": fields[wide[0]].strip(), "latency_ms": fields[wide[1]].strip()}
+        else:
+            raw = dict(zip(header, (f.strip() for f in fields)))
         try:
-            impl.arch_from_string(raw["arch"])
+            text = impl.arch_to_string(impl.arch_from_string(raw["arch"]))
         except BadInputError as exc:
             raise BadInputError(f"{where}: {exc.message}") from None
+        if text in seen:
+            raise BadInputError(f"{where}: architecture already measured on line {seen[text]}; keep one row per "
+                                "architecture (average repeated measurements first)")
+        seen[text] = number
         row: dict[str, Any] = {"arch": raw["arch"]}
         for name in (c for c in COLUMNS[1:] if c in raw):
             row[name] = _number(raw[name], name, where, integer=(name == "count"))

@@ -51,6 +51,7 @@ class Setting:
     train_reference: Mapping[str, Any] = field(default_factory=dict)
     auxiliary: bool = False  # whether the network has an auxiliary head for training
     table_input_size: int = 32  # input side a latency table uses when the setting takes the dataset's size
+    table_num_classes: int | None = None  # classes of the setting's table network (None: 1000 at 224 px, else 10)
 
 
 @runtime_checkable
@@ -219,6 +220,14 @@ class Space(ABC):
     def summary(self, arch: Any) -> dict[str, Any]:
         """A few numbers people look at (e.g. skip_connect count); JSON-ready."""
         return {}
+
+    def degenerate(self, arch: Any) -> str | None:
+        """Why ``arch`` computes nothing useful (e.g. its output does not depend on its input), else None.
+
+        Public measurements of such networks are runtime artefacts (a runtime may fold the dead graph away), so
+        fits and validations on public data leave them out.
+        """
+        return None
 
     def check_arch(self, arch: Any, setting: str, source: str = "architecture") -> None:
         """Raise BadInputError if ``arch`` cannot be built in ``setting`` (e.g. wrong layer count)."""

@@ -36,6 +36,7 @@ class Layout:
     mac_budget: float | None = None
     train_reference: Mapping[str, Any] = field(default_factory=dict)
     table_input_size: int = 32
+    table_num_classes: int | None = None  # classes of the table network (None: 1000 at 224 px, else 10)
 
     @property
     def num_layers(self) -> int:

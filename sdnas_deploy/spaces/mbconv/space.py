@@ -77,7 +77,7 @@ class LayerwiseSpace(Space):
         self.settings = {
             name: Setting(name=name, description=lay.description, input_size=lay.input_size,
                           mac_budget=lay.mac_budget, train_reference=lay.train_reference, auxiliary=False,
-                          table_input_size=lay.table_input_size)
+                          table_input_size=lay.table_input_size, table_num_classes=lay.table_num_classes)
             for name, lay in definition.layouts.items()
         }
 

@@ -45,7 +45,8 @@ FBNET = LayerwiseDefinition(
         "cifar": Layout("cifar", "FBNet CIFAR network (HW-NAS-Bench): stem 3x3/1 16 ch, head 1504, dataset size",
                         stem_width=16, stem_stride=1,
                         stages=_stages(_FBNET_WIDTHS, _FBNET_LAYERS, [1, 1, 2, 2, 1, 2, 1]),
-                        head_width=1504, train_reference=_SMALL_RECIPE, table_input_size=32),
+                        head_width=1504, train_reference=_SMALL_RECIPE, table_input_size=32,
+                        table_num_classes=100),  # HW-NAS-Bench / HELP measured it on CIFAR-100
         "small": Layout("small", "ours: FBNet pattern at 1/2 width, 12 layers, head 256 (CPU-sized data)",
                         stem_width=8, stem_stride=1,
                         stages=_stages([8, 12, 16, 32, 56, 96, 176], [1, 2, 2, 2, 2, 2, 1], [1, 1, 2, 2, 1, 2, 1]),

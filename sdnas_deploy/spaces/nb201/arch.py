@@ -95,3 +95,12 @@ def summary(arch: CellArch) -> dict[str, Any]:
     counts = arch.counts()
     return {"skip_count": counts["skip_connect"], "pool_count": counts["avg_pool_3x3"], "none_count": counts["none"],
             "parameter_free": sum(counts[op] for op in PARAMETER_FREE)}
+
+
+def connected(arch: CellArch) -> bool:
+    """Whether node 3 depends on the cell input through edges that are not ``none``."""
+    reach = {0}
+    for node in range(1, NODES):
+        if any(src in reach and arch.edges[i] != "none" for i, (n, src) in enumerate(EDGES) if n == node):
+            reach.add(node)
+    return NODES - 1 in reach

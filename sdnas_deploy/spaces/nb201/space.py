@@ -20,7 +20,7 @@ from ...errors import BadInputError
 from ...registry import check_fields
 from ..base import Setting, Space, Supernet, body_without_space
 from . import latency
-from .arch import EDGES, CellArch, arch_from_body, arch_from_line, summary
+from .arch import EDGES, CellArch, arch_from_body, arch_from_line, connected, summary
 from .network import Nb201Network, Nb201Supernet, Plan
 from .ops import OPS
 
@@ -34,7 +34,8 @@ _SMALL_RECIPE = {"epochs": 100, "batch_size": 96, "lr": 0.05, "lr_schedule": "co
 PLANS = {"cifar": Plan(channels=16, cells=5), "small": Plan(channels=8, cells=1)}
 SETTINGS = {
     "cifar": Setting("cifar", "NAS-Bench-201 network: C=16, 5 cells per stage, residual reductions (dataset size)",
-                     input_size=None, train_reference=_NB201_RECIPE, table_input_size=32),
+                     input_size=None, train_reference=_NB201_RECIPE, table_input_size=32,
+                     table_num_classes=100),  # as the public tables: HELP's NB201 experiments are on CIFAR-100
     "small": Setting("small", "ours: NB201 skeleton at C=8, 1 cell per stage (CPU-sized data)", input_size=None,
                      train_reference=_SMALL_RECIPE, table_input_size=16),
 }
@@ -99,6 +100,11 @@ class Nb201Space(Space):
 
     def summary(self, arch: CellArch) -> dict[str, Any]:
         return summary(arch)
+
+    def degenerate(self, arch: CellArch) -> str | None:
+        if connected(arch):
+            return None
+        return "every path from the cell input to its output passes a 'none' edge (the network ignores its input)"
 
     # ---- settings and networks -----------------------------------------------------------------
     def geometry(self, setting: str | None = None, input_size: int | None = None, in_channels: int = 3,
