@@ -193,6 +193,21 @@ def _wide_header(fields: list[str], column: str, where: str) -> tuple[int, int]:
     return arch, names.index(column)
 
 
+def _space_that_parses(text: str, but: str) -> str | None:
+    """The first other registered space whose arch strings include ``text`` (for a clearer refusal)."""
+    from ..spaces import SPACES
+
+    for name, other in SPACES.items():
+        if name == but:
+            continue
+        try:
+            other.arch_from_string(text)
+        except BadInputError:
+            continue
+        return name
+    return None
+
+
 def read_measurements_csv(path: Path | str, space: Space | str | None = None,
                           column: str | None = None) -> list[dict[str, Any]]:
     """Rows of a measurements CSV: ``arch`` (a validated arch string), ``latency_ms`` and optional columns.
@@ -243,6 +258,10 @@ def read_measurements_csv(path: Path | str, space: Space | str | None = None,
         try:
             text = impl.arch_to_string(impl.arch_from_string(raw["arch"]))
         except BadInputError as exc:
+            other = _space_that_parses(raw["arch"], impl.name)
+            if other is not None:
+                raise BadInputError(f"{where}: an architecture of space {other!r}, not {impl.name!r}; pass "
+                                    f"--space {other} or measurements of {impl.name!r}") from None
             raise BadInputError(f"{where}: {exc.message}") from None
         if text in seen:
             raise BadInputError(f"{where}: architecture already measured on line {seen[text]}; keep one row per "
