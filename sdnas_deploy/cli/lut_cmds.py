@@ -186,6 +186,11 @@ def _print_metrics(title: str, report: dict[str, Any]) -> None:
     ])
 
 
+SPACE_HELP = "Search space whose keys the table holds (darts, nb201, fbnet, proxyless)."
+SETTING_HELP = ("The space's deployment setting (darts: cifar, mobile; nb201: cifar, small; fbnet/proxyless: imagenet, "
+                "cifar, small).")
+
+
 GEOMETRY_HELP = {
     "layers": "Cells (default: the setting's).", "channels": "Initial channels (default: the setting's).",
     "input_size": "Input height/width (default: the target's).",
@@ -195,9 +200,12 @@ GEOMETRY_HELP = {
 @lut_app.command("measure")
 @cli_errors
 def measure_cmd(
-    target: str = typer.Option(..., "--target", help="Target name (see `sdnas lut list`)."),
-    space: str = typer.Option("darts", "--space", help="Search space whose keys the table holds (darts, fbnet, proxyless)."),
-    setting: str = typer.Option(..., "--setting", help="The space's deployment setting (darts: cifar, mobile; fbnet/proxyless: imagenet, cifar, small)."),
+    target: str = typer.Option(..., "--target", help="Target name (see `sdnas lut list`), or a new name for a device "
+                               "of your own (timed here with --backend on --device)."),
+    space: str = typer.Option("darts", "--space", help=SPACE_HELP),
+    setting: Optional[str] = typer.Option(None, "--setting", help=SETTING_HELP + " Default: the space's default."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="ort, torch or trt, for a new target (default ort)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda[:N], for a new target (default cpu)."),
     n: int = typer.Option(60, "--n", help="Random architectures to measure."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed (validate defaults to 1: held out)."),
     repeats: int = typer.Option(30, "--repeats", help="Timed calls per network."),
@@ -215,10 +223,13 @@ def measure_cmd(
     from ..errors import BadInputError
     from ..hw.build import build_fingerprint
     from ..hw.measure import check_backend
-    from ..hw.targets import require_measurable, table_geometry
+    from ..hw.targets import measuring_target, table_geometry
     from ..hw.whole import measure_many, sample_architectures, write_measurements_csv
+    from ..spaces import get_space
 
-    spec = require_measurable(target)
+    setting = setting or get_space(space).default_setting
+    spec = measuring_target(target, backend, device)
+    target = spec.name
     check_backend(spec.backend)
     if repeats < 1 or warmup < 0 or threads < 1:
         raise BadInputError(f"need --repeats >= 1, --warmup >= 0, --threads >= 1; got {repeats}, {warmup}, {threads}")
@@ -239,11 +250,6 @@ def measure_cmd(
         print_json(summary)
     else:
         typer.echo(f"wrote {path}: {len(rows)} architectures, {min(lat):.3f}–{max(lat):.3f} ms")
-
-
-SPACE_HELP = "Search space whose keys the table holds (darts, nb201, fbnet, proxyless)."
-SETTING_HELP = ("The space's deployment setting (darts: cifar, mobile; nb201: cifar, small; fbnet/proxyless: imagenet, "
-                "cifar, small).")
 
 
 @lut_app.command("fit")
@@ -331,7 +337,7 @@ def validate_cmd(
     """Predicted vs measured latency of random architectures: errors, Kendall τ, plot, PASSED/FAILED (exit 4)."""
     from ..errors import BadInputError
     from ..hw.lut import load_table
-    from ..hw.targets import get_target, require_measurable, resolve_table
+    from ..hw.targets import get_target, measuring_target, resolve_table
     from ..hw.validate import scatter_png, status_line, validate_table
     from ..io_utils import atomic_write_json
     from ..progress import log
@@ -351,8 +357,8 @@ def validate_cmd(
         target = get_target(target).name  # type: ignore[arg-type]
         space = space or "darts"
         table = load_table(resolve_table(target, setting, space=space))  # type: ignore[arg-type]
-    if measurements is None:
-        require_measurable(target)  # measuring here: refuse a provider we cannot time with
+    if measurements is None:  # measuring here: refuse a provider we cannot time with
+        measuring_target(target, None, str(table.fingerprint.get("device", "cpu")))
     table.check_space(space, str(table_file or target))
     if table.geometry.setting != setting:
         raise BadInputError(f"table is for setting {table.geometry.setting!r}; pass --setting {table.geometry.setting}")

@@ -121,6 +121,26 @@ def require_measurable(target: Target | str, device: str | None = None) -> Targe
     return t
 
 
+def measuring_target(name: str, backend: str | None = None, device: str | None = None) -> Target:
+    """The target `lut measure` times: a registered one (checked measurable here), or — for a name that is not
+    registered — a device of the user's own, timed here with ``backend`` (default ort) on ``device`` (default cpu)."""
+    if name in TARGETS or name in TARGET_ALIASES:
+        t = get_target(name)
+        if backend not in (None, t.backend):
+            raise BadInputError(f"target {t.name!r} is measured with backend {t.backend!r}; drop --backend, or pick a "
+                                "new target name for another runtime")
+        return require_measurable(t, device)
+    backend = backend or "ort"
+    if backend not in BACKENDS:
+        raise BadInputError(f"--backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
+    spec = (device or "cpu").strip().lower()
+    cuda = spec != "cpu"
+    t = Target(name=name, backend=backend, precision="fp32",
+               provider="CUDAExecutionProvider" if cuda and backend == "ort" else "CPUExecutionProvider",
+               description=f"{name}: a device of your own, measured here ({backend} on {spec})")
+    return require_measurable(t, spec)
+
+
 def resolve_table(target: str, setting: str, kind: str = "auto", space: str = "darts") -> Path:
     """Path of the shipped table of ``kind`` (auto: fitted if shipped, else micro-benchmark) for ``space`` at
     ``setting``; a target without one → BadInputError with the exact command that makes it."""

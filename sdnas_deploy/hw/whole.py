@@ -263,13 +263,13 @@ def read_measurements_csv(path: Path | str, space: Space | str | None = None,
                 raise BadInputError(f"{where}: an architecture of space {other!r}, not {impl.name!r}; pass "
                                     f"--space {other} or measurements of {impl.name!r}") from None
             raise BadInputError(f"{where}: {exc.message}") from None
+        row: dict[str, Any] = {"arch": raw["arch"]}
+        for name in (c for c in COLUMNS[1:] if c in raw):
+            row[name] = _number(raw[name], name, where, integer=(name == "count"))
         if text in seen:
             raise BadInputError(f"{where}: architecture already measured on line {seen[text]}; keep one row per "
                                 "architecture (average repeated measurements first)")
         seen[text] = number
-        row: dict[str, Any] = {"arch": raw["arch"]}
-        for name in (c for c in COLUMNS[1:] if c in raw):
-            row[name] = _number(raw[name], name, where, integer=(name == "count"))
         rows.append(row)
     if header is None:
         raise BadInputError(f"{path}: no header line; {HEADER_HINT}")
