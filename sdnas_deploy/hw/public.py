@@ -100,11 +100,19 @@ def public_geometry(space: str) -> Any:
     """The network the public data measured: the space's ``cifar`` table network (32x32x3, 100 classes: FBNet's is
     HW-NAS-Bench's CIFAR-100 network; for NB201 the source states no class count — the classifier is < 0.1% of the
     multiply-adds — and HELP's NB201 experiments are on CIFAR-100)."""
-    from .targets import table_geometry
+    from ..spaces import get_space
 
     if space not in FILES:
         raise BadInputError(f"no public measurements of space {space!r}; they exist for {', '.join(FILES)}")
-    return table_geometry(space, "cifar")
+    impl = get_space(space)
+    spec = impl.setting("cifar")
+    return impl.geometry("cifar", input_size=spec.table_input_size, in_channels=3,
+                         num_classes=spec.table_num_classes or 10)
+
+
+def table_filename(device: str, space: str) -> str:
+    """``public/<device>_<space>_cifar.json`` (relative to latency_tables/): where a public device's table ships."""
+    return f"public/{device}_{space}_cifar.json"
 
 
 @lru_cache(maxsize=None)

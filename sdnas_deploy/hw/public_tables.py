@@ -17,17 +17,12 @@ from typing import Any
 from .. import __version__
 from .fit import fit_table
 from .lut import LatencyTable, save_table
-from .public import NOT_STATED, PublicDevice, device_rows, devices_of, public_geometry
+from .public import NOT_STATED, PublicDevice, device_rows, devices_of, public_geometry, table_filename
 from .validate import validate_table
 
 FIT_FRACTION = 0.8
 PUBLIC_L2 = 1e-4  # relative ridge; thousands of rows constrain every key, so the fit is close to plain NNLS
 SPLIT_SEED = 0
-
-
-def table_filename(device: str, space: str) -> str:
-    """``public/<device>_<space>_cifar.json`` (relative to latency_tables/)."""
-    return f"public/{device}_{space}_cifar.json"
 
 
 def split_rows(rows: list[dict[str, Any]], seed: int = SPLIT_SEED) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -193,8 +193,7 @@ register_target(Target(
 
 def _register_public() -> None:
     """One target per public device setting (hw/public.py), with its fitted tables per space."""
-    from .public import DEVICES
-    from .public_tables import table_filename
+    from .public import DEVICES, table_filename
 
     for device in DEVICES:
         register_target(Target(
