@@ -85,3 +85,10 @@ def test_search_report_has_the_counts_per_epoch(tmp_path) -> None:
     for record in report["epochs"]:
         assert {"skip_count", "pool_count", "none_count", "parameter_free"} <= set(record)
     assert report["space"] == "nb201" and report["final"]["genotype"]["space"] == "nb201"
+
+
+def test_degenerate_cells_are_named() -> None:
+    dead = SPACE.arch_from_string("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    live = SPACE.arch_from_string("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    assert "ignores its input" in SPACE.degenerate(dead) and SPACE.degenerate(live) is None
+    assert get_space("fbnet").degenerate(get_space("fbnet").references()["fbnet_a"]) is None

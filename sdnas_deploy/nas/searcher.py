@@ -165,6 +165,7 @@ class SearchRun:
         record["arch_string"] = self.space.arch_to_string(genotype)
         record["summary"] = self.space.summary(genotype)
         record.update(record["summary"])  # also top level (skip_count_normal, ...), as reports always had them
+        record["degenerate"] = self.space.degenerate(genotype)  # e.g. an NB201 cell whose output ignores its input
         record.update(self.costs.metrics(genotype, list(self.model.arch_parameters()), final))
         c = self.config
         due = c.sharpness and (final or (epoch + 1) % c.sharpness_every == 0)
@@ -177,7 +178,8 @@ class SearchRun:
     # ---- files --------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         last = self.epochs[-1] if self.epochs else {}
-        final_keys = ("genotype", "arch_string", "summary", *self.space.summary(self.model.derive()), "supernet_val_acc", "discretized_val_acc", "gap",
+        final_keys = ("genotype", "arch_string", "summary", *self.space.summary(self.model.derive()), "degenerate",
+                      "supernet_val_acc", "discretized_val_acc", "gap",
                       "dominant_eigenvalue", "supernet_test_acc", "discretized_test_acc", "predicted_latency_ms",
                       "expected_latency_ms", "predicted_mmac", "expected_mmac", "latency_budget_met", "flops_budget_met",
                       "measured_latency_ms")
@@ -276,6 +278,9 @@ class SearchRun:
                     f"{record['epoch_time_s']:.1f}s {log_fields(record)}")
         report = self.report()
         atomic_write_json(self.out_dir / "report.json", report)
+        if report["final"].get("degenerate") and self.show_progress:
+            log(f"warning: the derived architecture is degenerate: {report['final']['degenerate']}; retraining it "
+                "gives chance accuracy — search longer, loosen the budget or lower --penalty-weight")
         return report
 
 
