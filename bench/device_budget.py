@@ -137,10 +137,14 @@ def main() -> None:
                 print(f"{futures[future][0]} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
         cells = sorted({r["arch"] for r in results})
         tops = dict(zip(cells, pool.map(retrain, cells, [args.out] * len(cells))))
+    from sdnas_deploy.spaces import get_space
+
+    space = get_space(SPACE)
     rows_out = []
     base = next(r for r in results if r["name"] == "unconstrained")
     for r in sorted(results, key=lambda r: r["name"]):
         r["test_top1"] = tops[r["arch"]]
+        r["degenerate"] = space.degenerate(space.arch_from_string(r["arch"])) is not None
         if r["device"] is None:
             r["measured_ms"] = {d: measured[d].get(r["arch"]) for d in measured}
         else:
@@ -155,9 +159,11 @@ def main() -> None:
             print(f"{r['name']:30s} {'-':>8s} {'-':>9s} {'':>9s} {'':>4s} {r['test_top1']:6.3f}  {r['arch']}  ({text})")
             continue
         met = "?" if r["budget_met"] is None else ("yes" if r["budget_met"] else "NO")
+        met += "*" if r["degenerate"] else ""
         meas = "n/a" if r["measured_ms"] is None else f"{r['measured_ms']:.2f}"
         print(f"{r['name']:30s} {r['budget_ms']:8.2f} {r['predicted_ms']:9.2f} {meas:>9s} {met:>4s} "
               f"{r['test_top1']:6.3f}  {r['arch']}")
+    print("* the derived cell is degenerate (its output ignores its input): the budget is met by a useless network")
     out = ROOT / "bench" / "results" / "device_budget.json"
     atomic_write_json(out, {"space": SPACE, "percentiles": PERCENTILES, "budgets_ms": budgets, "shots": SHOTS,
                             "seconds": time.time() - started, "rows": rows_out})

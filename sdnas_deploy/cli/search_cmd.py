@@ -51,6 +51,9 @@ def search(
     penalty_weight: Optional[float] = typer.Option(None, "--penalty-weight", help="λ of the add/budget penalty (default 0.1)."),
     penalty_beta: Optional[float] = typer.Option(None, "--penalty-beta", help="β of the mul penalty (default 0.3)."),
     penalty_warmup_epochs: Optional[int] = typer.Option(None, "--penalty-warmup", help="Epochs before the penalty starts."),
+    budget_derive: Optional[bool] = typer.Option(None, "--budget-derive/--no-budget-derive", help="At the end, move the "
+                                                 "least likely choices to cheaper ones until the architecture fits the "
+                                                 "budget on the table (default on; NB201 and layer-wise spaces)."),
     seed: Optional[int] = typer.Option(None),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
     amp: Optional[str] = typer.Option(None, help="auto, bf16, fp16 or off (CUDA only)."),
@@ -71,13 +74,23 @@ def search(
         distill_weight=distill_weight, distill_warmup_epochs=distill_warmup_epochs, sharpness=sharpness, seed=seed,
         device=device, amp=amp, target=target, lut=lut, lut_kind=lut_kind, latency_setting=latency_setting, latency_budget=latency_budget,
         flops_budget=flops_budget, penalty=penalty, penalty_weight=penalty_weight, penalty_beta=penalty_beta,
-        penalty_warmup_epochs=penalty_warmup_epochs,
+        penalty_warmup_epochs=penalty_warmup_epochs, budget_derive=budget_derive,
     )
     report = run_search(config, run_dir, resume=resume, progress=not json_out)
     if json_out:
         print_json(report)
         return
     print_search_summary(report, run_dir)
+
+
+def _projection(record: dict | None) -> str | None:
+    """What the budgeted derive did, in a few words (None when there was no budget)."""
+    if not record:
+        return None
+    if not record.get("applied"):
+        return record.get("reason") or "not needed (the derived architecture fits)"
+    verdict = "fits" if record.get("met") else "still over"
+    return f"{record['steps']} choices moved: {record['plain_cost']:.4g} -> {record['cost']:.4g} ({verdict})"
 
 
 def print_search_summary(report: dict, run_dir: Path) -> None:
@@ -97,6 +110,7 @@ def print_search_summary(report: dict, run_dir: Path) -> None:
             ("predicted latency ms", final.get("predicted_latency_ms")),
             ("measured latency ms (here)", final.get("measured_latency_ms")),
             ("latency budget met", final.get("latency_budget_met")),
+            ("budgeted derive", _projection(final.get("budget_derive"))),
             ("predicted MMAC", final.get("predicted_mmac")),
             ("FLOPs budget met", final.get("flops_budget_met")),
             ("step ms (plain)", timing.get("mean_step_ms_plain")),

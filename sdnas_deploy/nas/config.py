@@ -85,6 +85,7 @@ class SearchConfig:
     penalty_weight: float = 0.1  # ProxylessNAS: λ ≈ 0.1 (add); also λ of the budget hinge; raise it if a budget is missed
     penalty_beta: float = 0.3  # DESIGN.md §2 (FBNet/MnasNet-style): exponent β of the mul form
     penalty_warmup_epochs: int = 5  # ours: like distillation, 10% of the reference run on accuracy alone first
+    budget_derive: bool = True  # ours: the final architecture is projected into the budget if it misses it (nas/budget_derive.py)
 
     def __post_init__(self) -> None:
         validate(self)

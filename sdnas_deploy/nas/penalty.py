@@ -166,6 +166,19 @@ class HardwareCosts:
             record["measured_latency_ms"] = self.measure_on_target(genotype)
         return record
 
+    def budget_cost(self) -> tuple[Callable[[Any], float], float] | None:
+        """(predicted cost of an architecture, budget) of the search's budget: latency on the table if a latency
+        budget is set, else multiply-adds under a FLOPs budget; None without a budget."""
+        from ..hw.flops import predict_flops
+
+        c = self.config
+        if c.latency_budget is not None and self.table is not None:
+            table = self.table
+            return (lambda arch: predict_latency(table, arch)), float(c.latency_budget)
+        if c.flops_budget is not None:
+            return (lambda arch: float(predict_flops(self.space, arch, self.geometry))), float(c.flops_budget)
+        return None
+
     def on_target(self) -> bool:
         """True when this machine is the one the table was measured on (same fingerprint key, CPU backends)."""
         from ..runtime.fingerprint import environment_fingerprint, fingerprint_key

@@ -95,6 +95,7 @@ class SearchRun:
         self.epoch = 0  # next epoch to run (0-based)
         self.epochs: list[dict[str, Any]] = []
         self.alpha_history: list[dict[str, Any]] = []
+        self.final_arch: Any = None  # the budgeted derive of the last epoch, when it changed the architecture
         self.timing = _Timing()
 
     # ---- one epoch ----------------------------------------------------------------------------
@@ -152,9 +153,20 @@ class SearchRun:
         """Top-1 accuracy of the supernet, or of the derived architecture (``weights``: its one-hot masks)."""
         return accuracy(self.model, self.data, dataset, self.policy, weights)
 
+    def derived(self, final: bool) -> tuple[Any, dict[str, Any] | None]:
+        """The derived architecture; at the end, projected into the budget when it misses it (budget_derive)."""
+        budget = self.costs.budget_cost() if final and self.config.budget_derive else None
+        if budget is None:
+            return self.model.derive(), None
+        from .budget_derive import derive_within
+
+        return derive_within(self.space, self.model, budget[0], budget[1])
+
     def evaluate_epoch(self, epoch: int, final: bool) -> dict[str, Any]:
         """Supernet and discretized accuracy, derived architecture and its summary, optional sharpness."""
-        genotype = self.model.derive()
+        genotype, projection = self.derived(final)
+        if projection is not None:
+            self.final_arch = genotype
         masks = {k: m.to(self.policy.device) for k, m in self.space.discretize(genotype, self.model).items()}
         record: dict[str, Any] = {
             "supernet_val_acc": self.accuracy(self.data.val_half),
@@ -166,6 +178,7 @@ class SearchRun:
         record["summary"] = self.space.summary(genotype)
         record.update(record["summary"])  # also top level (skip_count_normal, ...), as reports always had them
         record["degenerate"] = self.space.degenerate(genotype)  # e.g. an NB201 cell whose output ignores its input
+        record["budget_derive"] = projection
         record.update(self.costs.metrics(genotype, list(self.model.arch_parameters()), final))
         c = self.config
         due = c.sharpness and (final or (epoch + 1) % c.sharpness_every == 0)
@@ -179,6 +192,7 @@ class SearchRun:
     def report(self) -> dict[str, Any]:
         last = self.epochs[-1] if self.epochs else {}
         final_keys = ("genotype", "arch_string", "summary", *self.space.summary(self.model.derive()), "degenerate",
+                      "budget_derive",
                       "supernet_val_acc", "discretized_val_acc", "gap",
                       "dominant_eigenvalue", "supernet_test_acc", "discretized_test_acc", "predicted_latency_ms",
                       "expected_latency_ms", "predicted_mmac", "expected_mmac", "latency_budget_met", "flops_budget_met",
@@ -206,7 +220,7 @@ class SearchRun:
 
     def save(self) -> None:
         """Write the architecture, α history, report, then the checkpoint (each atomically)."""
-        self.space.save_arch(self.out_dir / "genotype.json", self.model.derive())
+        self.space.save_arch(self.out_dir / "genotype.json", self.final_arch or self.model.derive())
         atomic_write_json(self.out_dir / "alpha_history.json", self.alpha_history)
         atomic_write_json(self.out_dir / "report.json", self.report())
         save_checkpoint(self.out_dir / "checkpoint.pt", {

@@ -282,6 +282,13 @@ class Space(ABC):
     def discretize(self, arch: Any, supernet: Supernet) -> dict[str, torch.Tensor]:
         """One-hot weights per α label: ``supernet(x, weights)`` then computes exactly ``arch``."""
 
+    def arch_from_choices(self, choices: Mapping[str, list[int]], supernet: Supernet) -> Any:
+        """The architecture of one chosen column per α row (label → column per row): the inverse of
+        :meth:`discretize` for spaces whose every α row is one decision (NB201, layer-wise). A choice the space
+        does not allow → BadInputError. Spaces that derive by another rule (DARTS keeps the top-2 edges per node)
+        raise NotImplementedError, and a budgeted derive is not offered for them."""
+        raise NotImplementedError(f"space {self.name!r} derives by its own rule")
+
     # ---- latency-table adapter -----------------------------------------------------------------
     @abstractmethod
     def network_keys(self, arch: Any, geometry: Geometry) -> Counter[str]:

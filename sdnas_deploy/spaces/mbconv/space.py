@@ -182,6 +182,14 @@ class LayerwiseSpace(Space):
             mask[i, self.d.candidates.index(block)] = 1.0
         return {"layers": mask.detach()}
 
+    def arch_from_choices(self, choices: Mapping[str, list[int]], supernet: Supernet) -> LayerArch:
+        arch = LayerArch(tuple(self.d.candidates[k] for k in choices["layers"]))
+        setting = next((name for name, lay in self.d.layouts.items()
+                        if lay == getattr(supernet, "init_args", {}).get("layout")), None)
+        if setting is not None:
+            self.check_arch(arch, setting, "budgeted derive")
+        return arch
+
     # ---- latency tables ------------------------------------------------------------------------
     def network_keys(self, arch: LayerArch, geometry: LayerGeometry) -> Counter[str]:
         self.check_arch(arch, geometry.setting)

@@ -153,6 +153,9 @@ class Nb201Space(Space):
             mask[i, OPS.index(op)] = 1.0
         return {"edges": mask.detach()}
 
+    def arch_from_choices(self, choices: Mapping[str, list[int]], supernet: Supernet) -> CellArch:
+        return CellArch(tuple(OPS[k] for k in choices["edges"]))
+
     # ---- latency tables ------------------------------------------------------------------------
     def network_keys(self, arch: CellArch, geometry: Nb201Geometry) -> Counter[str]:
         return latency.network_keys(arch, self.plan(geometry), geometry)

@@ -1,0 +1,80 @@
+"""Derive within a budget: when the architecture α selects misses the search's latency or FLOPs budget on the table,
+move the decisions that lose the least probability per unit of cost saved to cheaper choices until it fits.
+
+The penalty steers α toward the budget, but a short search (or one whose α has not moved far) can end just above
+it, and the user asked for a network that fits. Starting from the plain derive (best choice per α row), each
+step considers every row and every cheaper allowed choice, and applies the one with the smallest
+``(log p(current) − log p(new)) / (cost(current) − cost(new))`` — a greedy Lagrangian projection, exact on the
+table's additive costs; a choice that would leave a degenerate network (``Space.degenerate``) is never taken. The
+search report keeps the plain architecture, its cost and the steps taken. Spaces that
+derive by their own rule (DARTS' top-2 edges per node) are left as they are (``Space.arch_from_choices``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+
+from ..errors import BadInputError
+from ..spaces import Space, Supernet
+
+MIN_PROBABILITY = 1e-12
+
+
+def derive_within(space: Space, supernet: Supernet, cost: Callable[[Any], float],
+                  budget: float) -> tuple[Any, dict[str, Any]]:
+    """(architecture, record) — the plain derive when it fits ``budget`` (or the space has no row choices), else the
+    greedy projection; ``record`` says what was done."""
+    arch = supernet.derive()
+    current = cost(arch)
+    record: dict[str, Any] = {"budget": budget, "plain_arch": space.arch_to_string(arch), "plain_cost": current,
+                              "applied": False, "steps": 0}
+    if current <= budget:
+        record.update(met=True, cost=current)
+        return arch, record
+    try:
+        space.arch_from_choices({label: [0] * int(supernet.alpha(label).shape[0]) for label in supernet.ARCH_LABELS},
+                                supernet)
+    except NotImplementedError:
+        record.update(met=False, cost=current, reason=f"space {space.name!r} derives by its own rule")
+        return arch, record
+    except BadInputError:
+        pass  # all-zeros may be disallowed; the protocol is there
+    with torch.no_grad():
+        probs = {label: supernet.probabilities(label).detach().cpu() for label in supernet.ARCH_LABELS}
+    choices = {label: [int(k) for k in m.argmax(dim=1).tolist()]
+               for label, m in space.discretize(arch, supernet).items()}
+    record["applied"] = True
+    while current > budget:
+        best: tuple[float, str, int, int, Any, float] | None = None
+        for label, row_choices in choices.items():
+            p = probs[label]
+            for i, now in enumerate(row_choices):
+                for k in range(p.shape[1]):
+                    if k == now or float(p[i, k]) <= 0.0:
+                        continue
+                    trial = {name: list(values) for name, values in choices.items()}
+                    trial[label][i] = k
+                    try:
+                        candidate = space.arch_from_choices(trial, supernet)
+                    except BadInputError:
+                        continue
+                    if space.degenerate(candidate) is not None:  # cheaper, but computes nothing
+                        continue
+                    saved = current - cost(candidate)
+                    if saved <= 0:
+                        continue
+                    lost = math.log(max(float(p[i, now]), MIN_PROBABILITY)) - math.log(max(float(p[i, k]),
+                                                                                          MIN_PROBABILITY))
+                    score = lost / saved
+                    if best is None or score < best[0]:
+                        best = (score, label, i, k, candidate, current - saved)
+        if best is None:
+            break
+        _, label, i, k, arch, current = best
+        choices[label][i] = k
+        record["steps"] += 1
+    record.update(met=current <= budget, cost=current)
+    return arch, record
