@@ -55,3 +55,15 @@ def test_darts_is_left_to_its_own_rule() -> None:
     space, net, geometry = _supernet("darts")
     arch, record = derive_within(space, net, lambda a: 1.0, 0.5)
     assert arch == net.derive() and record["met"] is False and "own rule" in record["reason"]
+
+
+def test_a_degenerate_derive_is_repaired_within_the_budget() -> None:
+    space, net, geometry = _supernet("nb201")
+    with torch.no_grad():
+        net.alphas_edges.fill_(0.0)
+        net.alphas_edges[:, OPS.index("none")] = 2.0  # everything says none: the cell ignores its input
+    cost = lambda a: float(predict_flops(space, a, geometry))  # noqa: E731
+    assert space.degenerate(net.derive()) is not None
+    arch, record = derive_within(space, net, cost, 1e9)
+    assert space.degenerate(arch) is None and record["repaired"] and record["met"]
+    assert sum(op != "none" for op in arch.edges) == 1
