@@ -5,7 +5,8 @@ For each device × budget (the 10th/30th/60th percentile of that device's measur
 on digits (`search/nb201-digits.yaml`: the `small` supernet; costs are the benchmark network's, which the device
 tables describe) with ``--target DEVICE --latency-budget B`` using (a) the shipped table fitted from ~12,000 measured
 networks and (b) a 10-shot table (`lut fit --prior auto` from 10 of the device's networks, other devices' tables as
-prior); plus one unconstrained search. Every distinct derived cell is retrained (digits, `small`, short recipe) and its
+prior); plus one unconstrained search. The budgeted derive aims at budget × (1 − the table's own error estimate:
+the held-out median error of the full table, the leave-one-out error of the 10-shot fit). Every distinct derived cell is retrained (digits, `small`, short recipe) and its
 measured latency on the device read from the public data (every NB201 cell is in it).
 
     .venv/bin/python bench/device_budget.py [--devices xeon-gold-6240,pixel2,raspi4] [--workers 2]
@@ -70,13 +71,16 @@ def one_search(name: str, device: str | None, lut: str | None, budget: float | N
     from sdnas_deploy.resources import resolve_data_file
 
     recipe = load_recipe(resolve_data_file("search", "nb201-digits"))
+    from sdnas_deploy.hw.lut import error_estimate, load_table
+
+    margin = 0.0 if lut is None else min(error_estimate(load_table(lut)) or 0.0, 0.5)
     extra = {} if budget is None else {"lut": lut, "latency_budget": budget, "penalty": "budget",
-                                       "penalty_weight": 2.0, "penalty_warmup_epochs": 2}
+                                       "penalty_weight": 2.0, "penalty_warmup_epochs": 2, "budget_margin": margin}
     cfg = override(recipe.search, device="cpu", seed=0, **extra)
     run_dir = Path(out_root) / name
     search = _stage(run_dir / "search", lambda r: run_search(cfg, run_dir / "search", resume=r, progress=False))
     final = search["final"]
-    return {"name": name, "device": device, "budget_ms": budget, "arch": final["arch_string"],
+    return {"name": name, "device": device, "budget_ms": budget, "margin": margin, "arch": final["arch_string"],
             "predicted_ms": final.get("predicted_latency_ms"), "summary": final.get("summary")}
 
 

@@ -67,3 +67,23 @@ def test_a_degenerate_derive_is_repaired_within_the_budget() -> None:
     arch, record = derive_within(space, net, cost, 1e9)
     assert space.degenerate(arch) is None and record["repaired"] and record["met"]
     assert sum(op != "none" for op in arch.edges) == 1
+
+
+def test_error_estimate_reads_the_tables_provenance() -> None:
+    from sdnas_deploy.hw.lut import error_estimate, load_table
+    from sdnas_deploy.hw.targets import resolve_table
+
+    public = load_table(resolve_table("xeon-gold-6240", "cifar", space="nb201"))
+    assert error_estimate(public) == public.fingerprint["validation"]["median_abs_pct_error"] / 100
+    measured = load_table(resolve_table("x86-cpu-ort", "cifar", space="darts", kind="microbenchmark"))
+    assert error_estimate(measured) is None
+
+
+def test_budget_margin_is_validated() -> None:
+    import pytest
+
+    from sdnas_deploy.errors import BadInputError
+    from sdnas_deploy.nas.config import SearchConfig, validate
+
+    with pytest.raises(BadInputError, match="budget_margin"):
+        validate(SearchConfig(budget_margin=1.5))

@@ -54,6 +54,8 @@ def search(
     budget_derive: Optional[bool] = typer.Option(None, "--budget-derive/--no-budget-derive", help="At the end, move the "
                                                  "least likely choices to cheaper ones until the architecture fits the "
                                                  "budget on the table (default on; NB201 and layer-wise spaces)."),
+    budget_margin: Optional[float] = typer.Option(None, "--budget-margin", help="Derive within budget x (1 - margin): "
+                                                  "the table's own error, e.g. 0.05 (`sdnas lut list` shows it)."),
     seed: Optional[int] = typer.Option(None),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
     amp: Optional[str] = typer.Option(None, help="auto, bf16, fp16 or off (CUDA only)."),
@@ -74,7 +76,7 @@ def search(
         distill_weight=distill_weight, distill_warmup_epochs=distill_warmup_epochs, sharpness=sharpness, seed=seed,
         device=device, amp=amp, target=target, lut=lut, lut_kind=lut_kind, latency_setting=latency_setting, latency_budget=latency_budget,
         flops_budget=flops_budget, penalty=penalty, penalty_weight=penalty_weight, penalty_beta=penalty_beta,
-        penalty_warmup_epochs=penalty_warmup_epochs, budget_derive=budget_derive,
+        penalty_warmup_epochs=penalty_warmup_epochs, budget_derive=budget_derive, budget_margin=budget_margin,
     )
     report = run_search(config, run_dir, resume=resume, progress=not json_out)
     if json_out:

@@ -174,6 +174,19 @@ def save_table(path: Path | str, table: LatencyTable) -> Path:
     return atomic_write_json(Path(path), table.to_dict())
 
 
+def error_estimate(table: LatencyTable) -> float | None:
+    """The table's own estimate of its relative error (a fraction), from its provenance: the held-out median abs
+    error of a public table, else the leave-one-out relative RMSE of a few-shot fit; None when it records neither."""
+    validation = table.fingerprint.get("validation") or {}
+    if isinstance(validation.get("median_abs_pct_error"), (int, float)):
+        return float(validation["median_abs_pct_error"]) / 100.0
+    fit = table.fingerprint.get("fit") or {}
+    loo, model = fit.get("loo_rel_rmse"), fit.get("model")
+    if isinstance(loo, dict) and isinstance(loo.get(model), (int, float)):
+        return float(loo[model])
+    return None
+
+
 def predict_latency(table: LatencyTable, arch: Any) -> float:
     """Predicted network latency (ms): ``overhead_ms`` + Σ count · mean over the architecture's keys."""
     keys = table.space_impl.network_keys(arch, table.geometry)

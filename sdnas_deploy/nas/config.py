@@ -86,6 +86,7 @@ class SearchConfig:
     penalty_beta: float = 0.3  # DESIGN.md §2 (FBNet/MnasNet-style): exponent β of the mul form
     penalty_warmup_epochs: int = 5  # ours: like distillation, 10% of the reference run on accuracy alone first
     budget_derive: bool = True  # ours: the final architecture is projected into the budget if it misses it (nas/budget_derive.py)
+    budget_margin: float = 0.0  # ours: derive within budget x (1 - margin); set it to the table's error (hw.lut.error_estimate)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -173,6 +174,7 @@ def _validate_hardware(c: SearchConfig) -> None:
     _check(math.isfinite(c.penalty_beta) and c.penalty_beta > 0, "penalty_beta", c.penalty_beta,
            "use a positive finite number")
     _check(c.penalty_warmup_epochs >= 0, "penalty_warmup_epochs", c.penalty_warmup_epochs, "use 0 or more epochs")
+    _check(0.0 <= c.budget_margin < 1.0, "budget_margin", c.budget_margin, "use a fraction in [0, 1), e.g. 0.05")
     if c.latency_budget is not None and c.target is None and c.lut is None:
         raise BadInputError("search config: latency_budget needs a latency table; pass --target NAME "
                             "(see `sdnas lut list`) or --lut FILE, or use --flops-budget instead")

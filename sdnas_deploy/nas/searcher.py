@@ -160,7 +160,7 @@ class SearchRun:
             return self.model.derive(), None
         from .budget_derive import derive_within
 
-        return derive_within(self.space, self.model, budget[0], budget[1])
+        return derive_within(self.space, self.model, budget[0], budget[1] * (1.0 - self.config.budget_margin))
 
     def evaluate_epoch(self, epoch: int, final: bool) -> dict[str, Any]:
         """Supernet and discretized accuracy, derived architecture and its summary, optional sharpness."""
