@@ -291,10 +291,7 @@ def fit_cmd(
     req = FitRequest(space=space, measurements=measurements, target=target, setting=setting, column=column,
                      prior=prior, base=base, no_base=no_base, l2=l2, layers=layers, channels=channels,
                      input_size=input_size, in_channels=in_channels, num_classes=num_classes, out=out)
-    table, path, summary = fit_from_request(req)
-    from ..hw.fitting import read_request_rows
-
-    rows = read_request_rows(req)[0]
+    table, path, summary, rows = fit_from_request(req)
     report = validate_table(table, rows)
     summary["train_error"] = {k: v for k, v in report.items() if k not in ("rows", "geometry")}
     if cv:

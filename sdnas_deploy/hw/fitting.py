@@ -88,7 +88,7 @@ def _default_base(target: str, setting: str, space: str, geometry: Any) -> tuple
     return None, f"note: {path.name} is for another geometry; fitting without a base table"
 
 
-def default_out(target: str, space: str, setting: str) -> Path:
+def fitted_out(target: str, space: str, setting: str) -> Path:
     """Where a fitted table goes without --out: next to the target's shipped table if it has one, else here."""
     from .targets import TARGETS, table_path
 
@@ -99,8 +99,8 @@ def default_out(target: str, space: str, setting: str) -> Path:
     return Path(f"{target}_{space}_{setting}_fitted.json")
 
 
-def fit_from_request(req: FitRequest) -> tuple[LatencyTable, Path, dict[str, Any]]:
-    """Fit and save the table a request asks for; returns (table, path, summary for the CLI)."""
+def fit_from_request(req: FitRequest) -> tuple[LatencyTable, Path, dict[str, Any], list[dict[str, Any]]]:
+    """Fit and save the table a request asks for; returns (table, path, summary for the CLI, the rows fitted)."""
     from .fit import fit_table
     from .priors import resolve_priors
     from .transfer import fit_with_prior
@@ -128,6 +128,6 @@ def fit_from_request(req: FitRequest) -> tuple[LatencyTable, Path, dict[str, Any
         table = fit_table(base_table, geometry, rows, target, l2=req.l2, provenance=meta, space=req.space)
         summary.update(method="ridge", base=base_path if base_table is not None else None, l2=req.l2,
                        note=note if base_table is None else None)
-    path = save_table(req.out or default_out(target, req.space, setting), table)
+    path = save_table(req.out or fitted_out(target, req.space, setting), table)
     summary.update(file=str(path), fitted_keys=table.fingerprint["fit"]["fitted_keys"], overhead_ms=table.overhead_ms)
-    return table, path, summary
+    return table, path, summary, rows
