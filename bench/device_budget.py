@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--devices", default=None, help="default: xeon-gold-6240,pixel2,raspi4 (nb201); "
                         "raspi4,eyeriss,fpga (fbnet: the devices whose published values are layer-table sums)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-retrain", action="store_true", help="skip retraining the derived architectures")
     parser.add_argument("--out", default="runs/bench-device-budget")
     args = parser.parse_args()
     from sdnas_deploy.hw.public import device_rows
@@ -153,7 +154,10 @@ def main() -> None:
             except Exception:
                 print(f"{futures[future][0]} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
         cells = sorted({r["arch"] for r in results})
-        tops = dict(zip(cells, pool.map(retrain, cells, [out_root] * len(cells), [space_name] * len(cells))))
+        if args.no_retrain:
+            tops = {cell: None for cell in cells}
+        else:
+            tops = dict(zip(cells, pool.map(retrain, cells, [out_root] * len(cells), [space_name] * len(cells))))
     from sdnas_deploy.hw.lut import load_table
     from sdnas_deploy.spaces import get_space
 
@@ -192,13 +196,15 @@ def main() -> None:
     for r in rows_out:
         if r["device"] is None:
             text = ", ".join(f"{d} {v:.2f}" for d, v in r["measured_ms"].items() if v is not None)
-            print(f"{r['name']:30s} {'-':>8s} {'-':>9s} {'':>9s} {'':>4s} {r['test_top1']:6.3f}  {r['arch']}  ({text})")
+            top = "-" if r["test_top1"] is None else f"{r['test_top1']:.3f}"
+            print(f"{r['name']:30s} {'-':>8s} {'-':>9s} {'':>9s} {'':>4s} {top:>6s}  {r['arch']}  ({text})")
             continue
         met = "?" if r["budget_met"] is None else ("yes" if r["budget_met"] else "NO")
         met += "*" if r["degenerate"] else ""
         meas = "n/a" if r["measured_ms"] is None else f"{r['measured_ms']:.2f}"
+        top = "-" if r["test_top1"] is None else f"{r['test_top1']:.3f}"
         print(f"{r['name']:30s} {r['budget_ms']:8.2f} {r['predicted_ms']:9.2f} {meas:>9s} {met:>4s} "
-              f"{r['test_top1']:6.3f}  {r['arch']}")
+              f"{top:>6s}  {r['arch']}")
     print("* the derived cell is degenerate (its output ignores its input): the budget is met by a useless network")
     out = ROOT / "bench" / "results" / ("device_budget.json" if space_name == "nb201" else "device_budget_fbnet.json")
     atomic_write_json(out, {"space": space_name, "measured_from": measured_from, "percentiles": PERCENTILES, "budgets_ms": budgets, "shots": SHOTS,
