@@ -1,4 +1,4 @@
-"""Layers shared by several spaces: drop-path and the global-pool + linear classifier head."""
+"""Layers shared by several spaces: drop-path (and a network-wide switch for it) and the global-pool + linear head."""
 
 from __future__ import annotations
 
@@ -28,3 +28,22 @@ class PoolClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.global_pooling(x), 1))
+
+
+class DropPathControl:
+    """Mixin for a deployable network: setting ``drop_path_prob`` (the trainer ramps it per epoch) sets it on every
+    submodule of the types in :attr:`drop_path_modules`, which apply it to their own output."""
+
+    drop_path_modules: tuple[type, ...] = ()
+    _drop_path_prob = 0.0
+
+    @property
+    def drop_path_prob(self) -> float:
+        return self._drop_path_prob
+
+    @drop_path_prob.setter
+    def drop_path_prob(self, value: float) -> None:
+        self._drop_path_prob = float(value)
+        for module in self.modules():  # type: ignore[attr-defined]
+            if isinstance(module, self.drop_path_modules):
+                module.drop_path_prob = float(value)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..base import Supernet
-from ..layers import PoolClassifier
+from ..layers import DropPathControl, PoolClassifier
 from .arch import LayerArch
 from .blocks import ConvBNAct, MBConv, build_block, decode_block, identity_allowed
 from .layout import Layout, layer_plan
@@ -42,8 +42,10 @@ class _Skeleton(nn.Module):
         return self.pool_classifier(self.head(x))
 
 
-class LayerwiseNetwork(_Skeleton):
+class LayerwiseNetwork(DropPathControl, _Skeleton):
     """The deployable network of one block string per layer; ``drop_path_prob`` reaches every residual block."""
+
+    drop_path_modules = (MBConv,)
 
     def __init__(self, layout: Layout, blocks: Sequence[str], act: str, in_channels: int, num_classes: int,
                  expand_conv: bool = True) -> None:
@@ -55,18 +57,6 @@ class LayerwiseNetwork(_Skeleton):
         plan = layer_plan(layout, layout.table_input_size)  # widths and strides only; sides do not matter here
         self.layers = nn.ModuleList(build_block(b, s.c_in, s.c_out, s.stride, act, expand_conv)
                                     for b, s in zip(blocks, plan))
-        self._drop_path_prob = 0.0
-
-    @property
-    def drop_path_prob(self) -> float:
-        return self._drop_path_prob
-
-    @drop_path_prob.setter
-    def drop_path_prob(self, value: float) -> None:
-        self._drop_path_prob = float(value)
-        for module in self.modules():
-            if isinstance(module, MBConv):
-                module.drop_path_prob = float(value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._trunk(x)

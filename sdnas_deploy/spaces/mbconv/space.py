@@ -9,40 +9,23 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 
 from ...errors import BadInputError
-from ...registry import check_fields
-from ..base import Setting, Space, Supernet, body_without_space
+from ..base import Setting, Supernet, body_without_space
+from ..fixed_geometry import FixedLayoutSpace, SettingGeometry
 from . import latency
 from .arch import LayerArch, arch_from_body, arch_from_line
 from .layout import Layout
 from .network import LayerwiseNetwork, LayerwiseSupernet, allowed_matrix
 
-_GEOMETRY_FIELDS = ("setting", "input_size", "in_channels", "num_classes")
-
-
 @dataclass(frozen=True)
-class LayerGeometry:
+class LayerGeometry(SettingGeometry):
     """A layer-wise deployment network: setting (its layout), input side, input channels, classes."""
-
-    setting: str
-    input_size: int
-    in_channels: int
-    num_classes: int
-
-    def __post_init__(self) -> None:
-        for name in _GEOMETRY_FIELDS[1:]:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise BadInputError(f"geometry {name} must be a positive integer, got {value!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -62,10 +45,11 @@ class LayerwiseDefinition:
     references: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> blocks (default setting)
 
 
-class LayerwiseSpace(Space):
+class LayerwiseSpace(FixedLayoutSpace):
     """The protocol for one :class:`LayerwiseDefinition`; architectures are :class:`LayerArch`."""
 
     relaxations = ("softmax", "gumbel")
+    geometry_type = LayerGeometry
 
     def __init__(self, definition: LayerwiseDefinition) -> None:
         self.d = definition
@@ -137,29 +121,6 @@ class LayerwiseSpace(Space):
                                     f"changes, so the layer cannot be left out); pick an MBConv block")
 
     # ---- settings and networks -----------------------------------------------------------------
-    def geometry(self, setting: str | None = None, input_size: int | None = None, in_channels: int = 3,
-                 num_classes: int = 10, layers: int | None = None, channels: int | None = None) -> LayerGeometry:
-        spec = self.setting(setting)
-        if layers is not None or channels is not None:
-            raise BadInputError(f"space {self.name!r} has a fixed layout per setting; --layers/--channels apply to "
-                                "the darts space only (choose another --setting instead)")
-        size = input_size if input_size is not None else (spec.input_size or spec.table_input_size)
-        return LayerGeometry(spec.name, size, in_channels, num_classes)
-
-    def geometry_from_dict(self, data: Any, source: str = "geometry") -> LayerGeometry:
-        if not isinstance(data, Mapping):
-            raise BadInputError(f"{source}: geometry must be an object with keys {', '.join(_GEOMETRY_FIELDS)}")
-        check_fields(data, _GEOMETRY_FIELDS, _GEOMETRY_FIELDS, source,
-                     f"geometry is missing {{name!r}}; it needs {', '.join(_GEOMETRY_FIELDS)}",
-                     "unknown geometry key {name!r}{hint}")
-        if not isinstance(data["setting"], str):
-            raise BadInputError(f"{source}: geometry setting must be a name, got {data['setting']!r}")
-        self.setting(data["setting"])
-        try:
-            return LayerGeometry(**{name: data[name] for name in _GEOMETRY_FIELDS})
-        except BadInputError as exc:
-            raise BadInputError(f"{source}: {exc.message}") from None
-
     def build_network(self, arch: LayerArch, geometry: LayerGeometry, auxiliary: bool = False) -> nn.Module:
         if auxiliary:
             raise BadInputError(f"space {self.name!r} has no auxiliary head; train with --no-auxiliary")

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..base import Supernet
+from ..layers import DropPathControl
 from .arch import EDGES, NODES, CellArch
 from .ops import OPS, Edge, Head, ResBlock, Stem, edge_op
 
@@ -70,25 +71,15 @@ class _Skeleton(nn.Module):
         return order
 
 
-class Nb201Network(_Skeleton):
-    """The deployable network of one cell architecture."""
+class Nb201Network(DropPathControl, _Skeleton):
+    """The deployable network of one cell architecture; ``drop_path_prob`` reaches every edge."""
+
+    drop_path_modules = (Edge,)
 
     def __init__(self, arch: CellArch, plan: Plan, in_channels: int, num_classes: int) -> None:
         super().__init__()
         self.arch = arch
         self._build(plan, in_channels, num_classes, lambda width: Cell(arch, width))
-        self._drop_path_prob = 0.0
-
-    @property
-    def drop_path_prob(self) -> float:
-        return self._drop_path_prob
-
-    @drop_path_prob.setter
-    def drop_path_prob(self, value: float) -> None:
-        self._drop_path_prob = float(value)
-        for module in self.modules():
-            if isinstance(module, Edge):
-                module.drop_path_prob = float(value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 
 from ...errors import BadInputError
-from ...registry import check_fields
-from ..base import Setting, Space, Supernet, body_without_space
+from ..base import Setting, Supernet, body_without_space
+from ..fixed_geometry import FixedLayoutSpace, SettingGeometry
 from . import latency
 from .arch import EDGES, CellArch, arch_from_body, arch_from_line, connected, summary
 from .network import Nb201Network, Nb201Supernet, Plan
 from .ops import OPS
 
-_GEOMETRY_FIELDS = ("setting", "input_size", "in_channels", "num_classes")
 # NB201's training recipe (200 epochs, SGD 0.1 momentum 0.9 Nesterov, cosine, wd 5e-4, batch 256); Nesterov is not
 # offered by `sdnas train` (plain momentum, ours).
 _NB201_RECIPE = {"epochs": 200, "batch_size": 256, "lr": 0.1, "lr_schedule": "cosine", "weight_decay": 5e-4,
@@ -47,28 +46,17 @@ REFERENCES = {  # the best NB201 cell on CIFAR-10 (benchmark index 9930: 94.37% 
 
 
 @dataclass(frozen=True)
-class Nb201Geometry:
+class Nb201Geometry(SettingGeometry):
     """An NB201 deployment network: setting (C and N), input side (a multiple of 4), input channels, classes."""
 
-    setting: str
-    input_size: int
-    in_channels: int
-    num_classes: int
-
     def __post_init__(self) -> None:
-        for name in _GEOMETRY_FIELDS[1:]:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise BadInputError(f"geometry {name} must be a positive integer, got {value!r}")
+        super().__post_init__()
         if self.input_size % 4:
             raise BadInputError(f"nb201 input size {self.input_size} is not a multiple of 4 (two stride-2 reductions); "
                                 "resize with --image-size, e.g. 16 or 32")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-
-class Nb201Space(Space):
+class Nb201Space(FixedLayoutSpace):
     """``nb201``: architectures are :class:`CellArch` (six edges)."""
 
     name = "nb201"
@@ -78,6 +66,7 @@ class Nb201Space(Space):
     search_setting = "small"
     key_ops = latency.KEY_OPS
     relaxations = ("softmax", "gumbel")
+    geometry_type = Nb201Geometry
 
     # ---- codec ---------------------------------------------------------------------------------
     def arch_from_dict(self, data: Any, source: str = "architecture") -> CellArch:
@@ -107,32 +96,9 @@ class Nb201Space(Space):
         return "every path from the cell input to its output passes a 'none' edge (the network ignores its input)"
 
     # ---- settings and networks -----------------------------------------------------------------
-    def geometry(self, setting: str | None = None, input_size: int | None = None, in_channels: int = 3,
-                 num_classes: int = 10, layers: int | None = None, channels: int | None = None) -> Nb201Geometry:
-        spec = self.setting(setting)
-        if layers is not None or channels is not None:
-            raise BadInputError("space 'nb201' has a fixed C and N per setting; --layers/--channels apply to the "
-                                "darts space only (choose --setting cifar or small)")
-        size = input_size if input_size is not None else (spec.input_size or spec.table_input_size)
-        return Nb201Geometry(spec.name, size, in_channels, num_classes)
-
     def deploy_setting(self, search_setting: str | None) -> str:
         """A cell deploys in any setting; costs default to the benchmark's network (what device tables measure)."""
         return self.default_setting
-
-    def geometry_from_dict(self, data: Any, source: str = "geometry") -> Nb201Geometry:
-        if not isinstance(data, Mapping):
-            raise BadInputError(f"{source}: geometry must be an object with keys {', '.join(_GEOMETRY_FIELDS)}")
-        check_fields(data, _GEOMETRY_FIELDS, _GEOMETRY_FIELDS, source,
-                     f"geometry is missing {{name!r}}; it needs {', '.join(_GEOMETRY_FIELDS)}",
-                     "unknown geometry key {name!r}{hint}")
-        if not isinstance(data["setting"], str):
-            raise BadInputError(f"{source}: geometry setting must be a name, got {data['setting']!r}")
-        self.setting(data["setting"])
-        try:
-            return Nb201Geometry(**{name: data[name] for name in _GEOMETRY_FIELDS})
-        except BadInputError as exc:
-            raise BadInputError(f"{source}: {exc.message}") from None
 
     def plan(self, geometry: Nb201Geometry) -> Plan:
         return PLANS[self.setting(geometry.setting).name]
