@@ -32,7 +32,7 @@ from sdnas_deploy.hw.flops import flops_of  # noqa: E402
 from sdnas_deploy.hw.lut import load_table  # noqa: E402
 from sdnas_deploy.hw.public import device_rows, devices_of, public_geometry  # noqa: E402
 from sdnas_deploy.hw.targets import resolve_table  # noqa: E402
-from sdnas_deploy.hw.transfer import design, prior_vectors, transfer_weights  # noqa: E402
+from sdnas_deploy.hw.transfer import prior_vectors, transfer_weights  # noqa: E402
 from sdnas_deploy.hw.validate import spearman  # noqa: E402
 from sdnas_deploy.io_utils import atomic_write_json  # noqa: E402
 from sdnas_deploy.spaces import get_space  # noqa: E402
@@ -51,7 +51,7 @@ def run_space(space: str, ns: list[int], draws: int) -> dict:
     tables = {d.name: load_table(resolve_table(d.name, "cifar", space=space)) for d in devices}
     rows0 = device_rows(space, devices[0])
     archs = [impl.arch_from_string(r["arch"]) for r in rows0]
-    X = design(archs, keys, space, geometry)
+    X = design_matrix(archs, geometry, space, keys)[1]
     macs = X[:, :-1] @ np.array([flops_of(impl, k, geometry) for k in keys])
     result: dict = {"space": space, "geometry": geometry.to_dict(), "devices": {}}
     rng = np.random.default_rng(0)

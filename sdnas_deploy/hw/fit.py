@@ -55,12 +55,13 @@ def nnls_ridge(
 
 
 def design_matrix(
-    genotypes: Sequence[Any], geometry: Geometry, space: Space | str = LEGACY_SPACE
+    genotypes: Sequence[Any], geometry: Geometry, space: Space | str = LEGACY_SPACE, keys: Sequence[str] | None = None
 ) -> tuple[list[str], np.ndarray, list[Counter[str]]]:
-    """Sorted keys seen in any row, the count matrix ``X`` (rows × keys, plus a final column of ones)."""
+    """The keys (``keys`` as given, else the sorted keys seen in any row), the count matrix ``X`` (rows × keys, plus
+    a final column of ones) and each row's key counts."""
     impl = get_space(space) if isinstance(space, str) else space
     counts = [impl.network_keys(g, geometry) for g in genotypes]
-    keys = sorted(set().union(*counts))
+    keys = sorted(set().union(*counts)) if keys is None else list(keys)
     index = {k: j for j, k in enumerate(keys)}
     X = np.zeros((len(counts), len(keys) + 1))
     for i, c in enumerate(counts):

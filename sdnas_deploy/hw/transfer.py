@@ -19,7 +19,6 @@ any other. ``bench/lut_transfer.py`` measures it leave-one-device-out on the pub
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -27,7 +26,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from ..spaces import Geometry, get_space
-from .fit import fit_fingerprint, nnls_ridge
+from .fit import design_matrix, fit_fingerprint, nnls_ridge
 from .lut import LatencyTable
 from .rows import row_genotypes
 
@@ -61,18 +60,6 @@ def prior_vectors(priors: Sequence[LatencyTable], keys: Sequence[str], space: st
         found.append(Prior(table.target, np.array([float(table.entries[k]["mean"]) for k in keys]
                                                   + [float(table.overhead_ms)])))
     return found
-
-
-def design(archs: Sequence[Any], keys: Sequence[str], space: str, geometry: Geometry) -> np.ndarray:
-    """Key counts of each architecture over ``keys`` plus a column of ones (the overhead)."""
-    impl = get_space(space)
-    index = {k: j for j, k in enumerate(keys)}
-    X = np.zeros((len(archs), len(keys) + 1))
-    X[:, -1] = 1.0
-    for i, arch in enumerate(archs):
-        for k, n in impl.network_keys(arch, geometry).items():
-            X[i, index[k]] = n
-    return X
 
 
 def _relative(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +139,7 @@ def fit_with_prior(
     keys = impl.candidate_keys(geometry)
     vectors = prior_vectors(priors, keys, space, geometry)
     archs, y = row_genotypes(rows, space)
-    X = design(archs, keys, space, geometry)
+    X = design_matrix(archs, geometry, space, keys)[1]
     P = np.stack([p.vector for p in vectors], axis=1)
     w, choice, errors = transfer_weights(X, np.asarray(y, dtype=np.float64), P)
     seen = X[:, :-1] > 0
@@ -166,7 +153,5 @@ def fit_with_prior(
             "priors": [p.name for p in vectors], "fitted_keys": len(keys),
             "keys_in_rows": int(seen.any(axis=0).sum()), "unseen_keys": int((~seen.any(axis=0)).sum()),
             "train_mean_abs_pct_error": float(np.mean(np.abs(residual)) * 100), "base": None}
-    fingerprint = fit_fingerprint(None, provenance, info)
-    fingerprint["date"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    return LatencyTable(target=target, fingerprint=fingerprint, geometry=geometry, method="fitted",
-                        overhead_ms=float(w[-1]), entries=entries, space=impl.name)
+    return LatencyTable(target=target, fingerprint=fit_fingerprint(None, provenance, info), geometry=geometry,
+                        method="fitted", overhead_ms=float(w[-1]), entries=entries, space=impl.name)

@@ -36,18 +36,15 @@ def derive_within(space: Space, supernet: Supernet, cost: Callable[[Any], float]
     if current <= budget and space.degenerate(arch) is None:
         record.update(met=True, cost=current)
         return arch, record
+    choices = {label: [int(k) for k in m.argmax(dim=1).tolist()]
+               for label, m in space.discretize(arch, supernet).items()}
     try:
-        space.arch_from_choices({label: [0] * int(supernet.alpha(label).shape[0]) for label in supernet.ARCH_LABELS},
-                                supernet)
+        space.arch_from_choices(choices, supernet)  # the plain derive's own choices: a round trip
     except NotImplementedError:
         record.update(met=False, cost=current, reason=f"space {space.name!r} derives by its own rule")
         return arch, record
-    except BadInputError:
-        pass  # all-zeros may be disallowed; the protocol is there
     with torch.no_grad():
         probs = {label: supernet.probabilities(label).detach().cpu() for label in supernet.ARCH_LABELS}
-    choices = {label: [int(k) for k in m.argmax(dim=1).tolist()]
-               for label, m in space.discretize(arch, supernet).items()}
     record["applied"] = True
     if space.degenerate(arch) is not None:  # repair first: the one change that loses least and keeps the budget
         arch, current = _repair(space, supernet, choices, probs, cost, budget, arch, current)
