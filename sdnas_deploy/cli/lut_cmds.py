@@ -155,23 +155,6 @@ def build_cmd(
 
 # ---- whole-network measurements: `lut measure`, `lut fit`, `lut validate` -------------------------------------
 
-def _read_csv(path: Path, target: str | None, setting: str, space: str,
-              column: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
-    """Rows, provenance and geometry (None if the CSV records none) of a measurements CSV, checked against flags."""
-    from ..errors import BadInputError
-    from ..hw.whole import read_measurements_csv, read_measurements_meta
-    from ..spaces import get_space
-
-    rows = read_measurements_csv(path, space, column=column)
-    meta = read_measurements_meta(path)
-    if target is not None and meta.get("target") not in (None, target):
-        raise BadInputError(f"{path} was measured for target {meta['target']!r}; pass --target {meta['target']}")
-    geometry = get_space(space).geometry_from_dict(meta["geometry"], str(path)) if "geometry" in meta else None
-    if geometry is not None and geometry.setting != setting:
-        raise BadInputError(f"{path} was measured at setting {geometry.setting!r}; pass --setting {geometry.setting}")
-    return rows, meta, geometry
-
-
 def _print_metrics(title: str, report: dict[str, Any]) -> None:
     tau = report["kendall_tau"]
     print_table(title, [
@@ -360,7 +343,9 @@ def validate_cmd(
     if table.geometry.setting != setting:
         raise BadInputError(f"table is for setting {table.geometry.setting!r}; pass --setting {table.geometry.setting}")
     if measurements is not None:
-        rows, meta, geometry = _read_csv(measurements, target if column is None else None, setting, space, column)
+        from ..hw.fitting import read_checked
+
+        rows, meta, geometry = read_checked(measurements, space, column, target if column is None else None, setting)
         if geometry is not None:
             table.check_geometry(geometry)
         source = str(measurements)

@@ -45,24 +45,32 @@ class FitRequest:
     out: Path | None = None
 
 
+def read_checked(path: Path, space: str, column: str | None = None, target: str | None = None,
+                 setting: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+    """Rows, provenance and geometry (None if the CSV records none) of a measurements CSV; a ``target`` or
+    ``setting`` given that the CSV's provenance contradicts → one-line BadInputError."""
+    from .whole import read_measurements_csv, read_measurements_meta
+
+    rows = read_measurements_csv(path, space, column=column)
+    meta = read_measurements_meta(path)
+    if target is not None and meta.get("target") not in (None, target):
+        raise BadInputError(f"{path} was measured for target {meta['target']!r}; pass --target {meta['target']}")
+    geometry = get_space(space).geometry_from_dict(meta["geometry"], str(path)) if "geometry" in meta else None
+    if setting is not None and geometry is not None and geometry.setting != setting:
+        raise BadInputError(f"{path} was measured at setting {geometry.setting!r}; pass --setting {geometry.setting}")
+    return rows, meta, geometry
+
+
 def read_request_rows(req: FitRequest) -> tuple[list[dict[str, Any]], dict[str, Any], Any, str, str]:
     """(rows, provenance, geometry, target name, setting) of a request, checked against its flags."""
     from .targets import TARGET_ALIASES, table_geometry
-    from .whole import read_measurements_csv, read_measurements_meta
 
-    impl = get_space(req.space)
-    rows = read_measurements_csv(req.measurements, req.space, column=req.column)
-    meta = read_measurements_meta(req.measurements)
-    named = meta.get("target")
-    target = req.target or (req.column if req.column else None) or named or (req.out.stem if req.out else CUSTOM_TARGET)
+    named_target = TARGET_ALIASES.get(req.target, req.target) if req.target is not None else None
+    rows, meta, geometry = read_checked(req.measurements, req.space, req.column,
+                                        named_target if req.column is None else None, req.setting)
+    target = named_target or req.column or meta.get("target") or (req.out.stem if req.out else CUSTOM_TARGET)
     target = TARGET_ALIASES.get(target, target)
-    if named not in (None, target) and req.target is not None and req.column is None:
-        raise BadInputError(f"{req.measurements} was measured for target {named!r}; pass --target {named}")
-    geometry = impl.geometry_from_dict(meta["geometry"], str(req.measurements)) if "geometry" in meta else None
-    setting = req.setting or (geometry.setting if geometry is not None else impl.default_setting)
-    if geometry is not None and geometry.setting != setting:
-        raise BadInputError(f"{req.measurements} was measured at setting {geometry.setting!r}; pass --setting "
-                            f"{geometry.setting}")
+    setting = req.setting or (geometry.setting if geometry is not None else get_space(req.space).default_setting)
     flags = table_geometry(req.space, setting, req.layers, req.channels, req.input_size, req.in_channels,
                            req.num_classes)
     if geometry is None:
