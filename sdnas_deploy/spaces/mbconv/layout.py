@@ -7,17 +7,29 @@ shapes every searchable layer sees (``ceil(H/2)`` for every stride-2 op, as padd
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
 class Stage:
-    """``layers`` searchable layers of output width ``width``; the first one has ``stride``."""
+    """``layers`` searchable layers of output width ``width``; the first one has ``stride``. ``out_width`` (DNA):
+    the last layer's output width when it differs — a DNA block's last layer outputs its teacher stage's width."""
 
     width: int
     layers: int
     stride: int
+    out_width: int | None = None
+
+    @property
+    def last_width(self) -> int:
+        return self.width if self.out_width is None else self.out_width
+
+    def to_dict(self) -> dict[str, int]:
+        data = {"width": self.width, "layers": self.layers, "stride": self.stride}
+        if self.out_width is not None and self.out_width != self.width:
+            data["out_width"] = self.out_width
+        return data
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,12 @@ def layer_plan(layout: Layout, input_size: int) -> list[LayerShape]:
         for i in range(stage.layers):
             stride = stage.stride if i == 0 else 1
             hw_out = half(hw, stride)
-            plan.append(LayerShape(len(plan), c, stage.width, stride, hw, hw_out))
-            c, hw = stage.width, hw_out
+            width = stage.last_width if i == stage.layers - 1 else stage.width
+            plan.append(LayerShape(len(plan), c, width, stride, hw, hw_out))
+            c, hw = width, hw_out
     return plan
+
+
+def with_stages(layout: Layout, stages: tuple[Stage, ...] | None) -> Layout:
+    """``layout`` with its searchable stages replaced (a DNA student takes its teacher's widths and strides)."""
+    return layout if stages is None else replace(layout, stages=tuple(stages))

@@ -96,4 +96,38 @@ PROXYLESS = LayerwiseDefinition(
     expand_conv=True,
 )
 
-MBCONV_SPACES = (LayerwiseSpace(FBNET), LayerwiseSpace(PROXYLESS))
+# DNA student space (changlin31/DNA student_supernet.py): stem 3x3/2 32 + swish, MB1 3x3 -> 16, six blocks
+# [hidden, out, stride, layers], 6 candidates MB{3,6}_k{3,5,7} with SE 0.25 and swish, no skip, head 1280.
+# Each block's last layer outputs its teacher stage's width (EfficientNet-B7's on ImageNet); a search with another
+# teacher replaces the stages by the teacher's (methods/dna), the stem and head stay the setting's.
+DNA_CANDIDATES = ("k3_e3_se", "k5_e3_se", "k7_e3_se", "k3_e6_se", "k5_e6_se", "k7_e6_se")
+DNA = LayerwiseDefinition(
+    name="dna",
+    description="DNA student space: MBConv blocks of MB{3,6}_k{3,5,7} + SE + swish, widths and strides of a teacher",
+    candidates=DNA_CANDIDATES,
+    act="swish",
+    identity_ops=(),
+    identity_anywhere=False,
+    default_setting="cifar",
+    search_setting="small",
+    layouts={
+        "imagenet": Layout("imagenet", "DNA ImageNet student: 224x224, stem 32/2, MB1 16, six blocks to the "
+                           "EfficientNet-B7 stage widths, head 1280",
+                           stem_width=32, stem_stride=2, first=("k3_e1_se", 16),
+                           stages=(Stage(24, 2, 2, 48), Stage(40, 4, 2, 80), Stage(80, 4, 2, 160),
+                                   Stage(112, 4, 1, 224), Stage(192, 4, 2, 384), Stage(320, 1, 1, 640)),
+                           head_width=1280, input_size=224, mac_budget=600e6, train_reference=_IMAGENET_RECIPE,
+                           table_input_size=224),
+        "cifar": Layout("cifar", "ours: the DNA block pattern at EfficientNet-B0 widths, stride-1 stem for 32x32",
+                        stem_width=32, stem_stride=1, first=("k3_e1_se", 16),
+                        stages=_stages([24, 40, 80, 112, 192, 320], [2, 4, 4, 4, 4, 1], [1, 2, 2, 1, 2, 1]),
+                        head_width=1280, train_reference=_SMALL_RECIPE, table_input_size=32),
+        "small": Layout("small", "ours: the DNA block pattern, narrow, 10 layers, head 256 (CPU-sized data)",
+                        stem_width=16, stem_stride=1, first=("k3_e1_se", 8),
+                        stages=_stages([12, 16, 32, 48, 64, 96], [1, 2, 2, 2, 2, 1], [1, 2, 2, 1, 2, 1]),
+                        head_width=256, train_reference=_SMALL_RECIPE, table_input_size=16),
+    },
+    expand_conv=True,
+)
+
+MBCONV_SPACES = (LayerwiseSpace(FBNET), LayerwiseSpace(PROXYLESS), LayerwiseSpace(DNA))
