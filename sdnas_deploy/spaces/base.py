@@ -273,6 +273,11 @@ class Space(ABC):
     def build_network(self, arch: Any, geometry: Geometry, auxiliary: bool = False) -> nn.Module:
         """The discrete network of ``arch`` at ``geometry`` (training mode; call ``.eval()`` to deploy)."""
 
+    def feature_points(self, network: nn.Module) -> list[tuple[str, nn.Module]]:
+        """The main-path modules of a network of this space in forward order (stem, blocks or cells, never the
+        head), named as in ``network.named_modules()``: where a DNA teacher's stage outputs are read."""
+        raise BadInputError(f"networks of space {self.name!r} do not name their stages; use a teacher of another space")
+
     # ---- search --------------------------------------------------------------------------------
     @abstractmethod
     def build_supernet(self, geometry: Geometry) -> Supernet:

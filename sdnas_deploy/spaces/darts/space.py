@@ -85,6 +85,10 @@ class DartsSpace(Space):
     def geometry_from_dict(self, data: Any, source: str = "geometry") -> NetworkGeometry:
         return NetworkGeometry.from_dict(data, source)
 
+    def feature_points(self, network: nn.Module) -> list[tuple[str, nn.Module]]:
+        stem = ("stem", network.stem) if hasattr(network, "stem") else ("stem1", network.stem1)
+        return [stem] + [(f"cells.{i}", cell) for i, cell in enumerate(network.cells)]
+
     def build_network(self, arch: Genotype, geometry: NetworkGeometry, auxiliary: bool = False) -> nn.Module:
         return build_network(arch, geometry.setting, geometry.num_classes, in_channels=geometry.in_channels,
                              layers=geometry.layers, channels=geometry.channels, auxiliary=auxiliary)

@@ -21,16 +21,21 @@ from .blocks import ConvBNAct, MBConv, build_block, decode_block, identity_allow
 from .layout import Layout, layer_plan
 
 
+def first_block(layout: Layout, act: str) -> nn.Module | None:
+    """The fixed block after the stem (ProxylessNAS' and DNA's MB1), or None."""
+    if layout.first is None:
+        return None
+    block, width = layout.first
+    return MBConv(layout.stem_width, width, 1, decode_block(block), act, expand_conv=False)
+
+
 class _Skeleton(nn.Module):
     """Stem, fixed first block, head and classifier of ``layout`` (the searchable layers are the subclass's)."""
 
     def _build_skeleton(self, layout: Layout, act: str, in_channels: int, num_classes: int) -> None:
         self.stem = ConvBNAct(in_channels, layout.stem_width, 3, layout.stem_stride, act)
-        self.first: nn.Module | None = None
-        if layout.first is not None:
-            block, width = layout.first
-            self.first = MBConv(layout.stem_width, width, 1, decode_block(block), act, expand_conv=False)
-        last = layout.stages[-1].width
+        self.first: nn.Module | None = first_block(layout, act)
+        last = layout.stages[-1].last_width
         self.head = ConvBNAct(last, layout.head_width, 1, 1, act)
         self.pool_classifier = PoolClassifier(layout.head_width, num_classes)
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from ...errors import BadInputError
 from ..base import Setting, Supernet, body_without_space
+from ..blockwise import BlockwiseSpace
 from ..fixed_geometry import FixedLayoutSpace, SettingGeometry
 from . import latency
-from .arch import LayerArch, arch_from_body, arch_from_line
-from .layout import Layout
+from .arch import LayerArch, arch_from_body, arch_from_line, stages_to_json
+from .layout import Layout, Stage, with_stages
 from .network import LayerwiseNetwork, LayerwiseSupernet, allowed_matrix
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ class LayerwiseDefinition:
     references: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> blocks (default setting)
 
 
-class LayerwiseSpace(FixedLayoutSpace):
-    """The protocol for one :class:`LayerwiseDefinition`; architectures are :class:`LayerArch`."""
+class LayerwiseSpace(FixedLayoutSpace, BlockwiseSpace):
+    """The protocol for one :class:`LayerwiseDefinition`; architectures are :class:`LayerArch`. Also blockwise
+    (DNA): a block is one stage of the layout."""
 
     relaxations = ("softmax", "gumbel")
     geometry_type = LayerGeometry
@@ -57,6 +59,7 @@ class LayerwiseSpace(FixedLayoutSpace):
         self.description = definition.description
         self.default_setting = definition.default_setting
         self.search_setting = definition.search_setting
+        self.candidates = definition.candidates
         self.key_ops = definition.candidates + latency.FIXED_OPS
         self.settings = {
             name: Setting(name=name, description=lay.description, input_size=lay.input_size,
@@ -69,11 +72,14 @@ class LayerwiseSpace(FixedLayoutSpace):
     def layout(self, setting: str | None) -> Layout:
         return self.d.layouts[self.setting(setting).name]
 
-    def allowed(self, setting: str | None) -> list[list[bool]]:
-        """Per layer and candidate, whether the layer may take it."""
-        layout = self.layout(setting)
+    def arch_layout(self, arch: LayerArch, setting: str | None) -> Layout:
+        """The layout ``arch`` is built in: the setting's, with the architecture's own stages if it has them."""
+        return with_stages(self.layout(setting), arch.stages)
+
+    def allowed(self, setting: str | None, layout: Layout | None = None) -> list[list[bool]]:
+        """Per layer and candidate, whether the layer may take it (``layout``: instead of the setting's)."""
         restricted = () if self.d.identity_anywhere else self.d.identity_ops
-        return allowed_matrix(layout, self.d.candidates, restricted)
+        return allowed_matrix(layout or self.layout(setting), self.d.candidates, restricted)
 
     # ---- codec ---------------------------------------------------------------------------------
     def arch_from_dict(self, data: Any, source: str = "architecture") -> LayerArch:
@@ -83,7 +89,10 @@ class LayerwiseSpace(FixedLayoutSpace):
         return arch
 
     def arch_body(self, arch: LayerArch) -> dict[str, Any]:
-        return {"blocks": list(arch.blocks)}
+        body: dict[str, Any] = {"blocks": list(arch.blocks)}
+        if arch.stages is not None:
+            body["stages"] = stages_to_json(arch.stages)
+        return body
 
     def arch_to_string(self, arch: LayerArch) -> str:
         return arch.to_string()
@@ -105,17 +114,18 @@ class LayerwiseSpace(FixedLayoutSpace):
 
     def setting_for(self, arch: LayerArch) -> str:
         """The default setting if its layer count fits, else the one setting whose layer count does."""
-        fits = [name for name, lay in self.d.layouts.items() if lay.num_layers == len(arch.blocks)]
+        fits = [name for name, lay in self.d.layouts.items()
+                if with_stages(lay, arch.stages).num_layers == len(arch.blocks)]
         if self.default_setting in fits or len(fits) != 1:
             return self.default_setting
         return fits[0]
 
     def check_arch(self, arch: LayerArch, setting: str, source: str = "architecture") -> None:
-        layout = self.layout(setting)
+        layout = self.arch_layout(arch, setting)
         if len(arch.blocks) != layout.num_layers:
             raise BadInputError(f"{source}: {len(arch.blocks)} blocks, but setting {layout.name!r} of space "
                                 f"{self.name!r} has {layout.num_layers} searchable layers; give one block per layer")
-        for i, (block, row) in enumerate(zip(arch.blocks, self.allowed(setting))):
+        for i, (block, row) in enumerate(zip(arch.blocks, self.allowed(setting, layout))):
             if not row[self.d.candidates.index(block)]:
                 raise BadInputError(f"{source}: layer {i}: block {block!r} is not allowed there (stride or width "
                                     f"changes, so the layer cannot be left out); pick an MBConv block")
@@ -125,7 +135,7 @@ class LayerwiseSpace(FixedLayoutSpace):
         if auxiliary:
             raise BadInputError(f"space {self.name!r} has no auxiliary head; train with --no-auxiliary")
         self.check_arch(arch, geometry.setting)
-        return LayerwiseNetwork(self.layout(geometry.setting), arch.blocks, self.d.act, geometry.in_channels,
+        return LayerwiseNetwork(self.arch_layout(arch, geometry.setting), arch.blocks, self.d.act, geometry.in_channels,
                                 geometry.num_classes, expand_conv=self.d.expand_conv)
 
     # ---- search --------------------------------------------------------------------------------
@@ -154,7 +164,7 @@ class LayerwiseSpace(FixedLayoutSpace):
     # ---- latency tables ------------------------------------------------------------------------
     def network_keys(self, arch: LayerArch, geometry: LayerGeometry) -> Counter[str]:
         self.check_arch(arch, geometry.setting)
-        return latency.network_keys(self.layout(geometry.setting), arch.blocks, geometry)
+        return latency.network_keys(self.arch_layout(arch, geometry.setting), arch.blocks, geometry)
 
     def candidate_keys(self, geometry: LayerGeometry) -> list[str]:
         return latency.candidate_keys(self.layout(geometry.setting), self.allowed(geometry.setting),
@@ -166,8 +176,62 @@ class LayerwiseSpace(FixedLayoutSpace):
 
     def cost_model(self, geometry: LayerGeometry, cost: Callable[[str], float], overhead: float = 0.0,
                    unit: str = "ms") -> latency.LayerCostModel:
-        return latency.cost_model(self.layout(geometry.setting), self.allowed(geometry.setting), self.d.candidates,
-                                  geometry, cost, overhead, unit)
+        return self.cost_model_at(self.layout(geometry.setting), geometry, cost, overhead, unit)
+
+    def cost_model_at(self, layout: Layout, geometry: LayerGeometry, cost: Callable[[str], float],
+                      overhead: float = 0.0, unit: str = "ms") -> latency.LayerCostModel:
+        """:meth:`cost_model` of another layout of the setting (a DNA student's teacher-matched stages)."""
+        return latency.cost_model(layout, self.allowed(geometry.setting, layout), self.d.candidates, geometry, cost,
+                                  overhead, unit)
+
+    @property
+    def identity_restricted(self) -> tuple[str, ...]:
+        """Candidates allowed only where a layer's input and output shapes agree (ProxylessNAS' zero)."""
+        return () if self.d.identity_anywhere else self.d.identity_ops
 
     def traced_keys(self, arch: LayerArch, geometry: LayerGeometry) -> Counter[str]:
         return latency.traced_keys(self.build_network(arch, geometry), geometry)
+
+    def feature_points(self, network: nn.Module) -> list[tuple[str, nn.Module]]:
+        points = [("stem", network.stem)] + ([("first", network.first)] if network.first is not None else [])
+        return points + [(f"layers.{i}", layer) for i, layer in enumerate(network.layers)]
+
+    # ---- blockwise (DNA) -----------------------------------------------------------------------
+    def block_count(self, setting: str) -> int:
+        return len(self.layout(setting).stages)
+
+    def stem_stride(self, setting: str) -> int:
+        return self.layout(setting).stem_stride
+
+    def teacher_stages(self, setting: str, strides: Sequence[int], out_widths: Sequence[int]) -> tuple[Stage, ...] | None:
+        own = self.layout(setting).stages
+        stages = tuple(Stage(s.width, s.layers, stride, width) for s, stride, width in zip(own, strides, out_widths,
+                                                                                          strict=True))
+        same = all((s.width, s.layers, s.stride, s.last_width) == (t.width, t.layers, t.stride, t.last_width)
+                   for s, t in zip(own, stages))
+        return None if same else stages
+
+    def stage_rows(self, setting: str, stages: tuple[Stage, ...] | None) -> list[dict[str, int]]:
+        return [s.to_dict() for s in with_stages(self.layout(setting), stages).stages]
+
+    def blockwise_student(self, setting: str, stages: tuple[Stage, ...] | None, in_channels: int,
+                          input_size: int) -> nn.Module:
+        from .blockwise import BlockwiseStudent
+
+        return BlockwiseStudent(with_stages(self.layout(setting), stages), self.d.candidates, self.identity_restricted,
+                                self.d.act, self.d.expand_conv, in_channels, input_size)
+
+    def layer_options(self, setting: str, stages: tuple[Stage, ...] | None) -> list[list[int]]:
+        allowed = self.allowed(setting, with_stages(self.layout(setting), stages))
+        return [[k for k, ok in enumerate(row) if ok] for row in allowed]
+
+    def layer_cost_table(self, setting: str, stages: tuple[Stage, ...] | None, geometry: LayerGeometry,
+                         cost: Callable[[str], float], overhead: float, unit: str) -> tuple[list[list[float]], float]:
+        model = self.cost_model_at(with_stages(self.layout(setting), stages), geometry, cost, overhead, unit)
+        return model.table.double().tolist(), float(model.fixed)
+
+    def arch_from_layer_choices(self, setting: str, stages: tuple[Stage, ...] | None,
+                                choices: Sequence[int]) -> LayerArch:
+        arch = LayerArch(tuple(self.d.candidates[k] for k in choices), stages)
+        self.check_arch(arch, setting, "blockwise selection")
+        return arch

@@ -103,6 +103,10 @@ class Nb201Space(FixedLayoutSpace):
     def plan(self, geometry: Nb201Geometry) -> Plan:
         return PLANS[self.setting(geometry.setting).name]
 
+    def feature_points(self, network: nn.Module) -> list[tuple[str, nn.Module]]:
+        names = {id(m): name for name, m in network.named_modules()}
+        return [("stem", network.stem)] + [(names[id(m)], m) for m in network._stage_modules()]
+
     def build_network(self, arch: CellArch, geometry: Nb201Geometry, auxiliary: bool = False) -> nn.Module:
         if auxiliary:
             raise BadInputError("space 'nb201' has no auxiliary head; train with --no-auxiliary")
