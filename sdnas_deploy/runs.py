@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInputError
+from .training.weights import WEIGHT_FILES, resolve_weights_path  # noqa: F401  (the CLI's RUN_OR_WEIGHTS)
 
 GENOTYPE_FILE = "genotype.json"
-WEIGHT_FILES = ("best.safetensors", "last.safetensors")
 
 
 def new_run_dir(kind: str, out: str | Path | None) -> Path:
@@ -38,7 +38,9 @@ def new_run_dir(kind: str, out: str | Path | None) -> Path:
 
 def _candidates(run: Path, name: str) -> list[Path]:
     """Places a file may sit in a search, train or pipeline run directory."""
-    return [run / name, run / "train" / name, run / "search" / name]
+    from .training.weights import run_candidates
+
+    return run_candidates(run, name)
 
 
 def resolve_genotype_path(arg: str) -> Path | str:
@@ -80,17 +82,3 @@ def load_genotype_arg(arg: str) -> Any:
     return load_arch_arg(arg)[1]
 
 
-def resolve_weights_path(arg: str) -> Path:
-    """A .safetensors file, or a train/pipeline run directory (its best weights, else last)."""
-    path = Path(arg)
-    if path.is_dir():
-        for name in WEIGHT_FILES:
-            for cand in _candidates(path, name):
-                if cand.is_file():
-                    return cand
-        raise BadInputError(f"{path}: no trained weights (best/last.safetensors) in this run directory; run `sdnas train` first")
-    if not path.exists():
-        raise BadInputError(f"weights not found: {arg}; pass a .safetensors file or a train run directory")
-    if path.suffix != ".safetensors":
-        raise BadInputError(f"{path}: expected a .safetensors weights file written by `sdnas train`")
-    return path

@@ -186,3 +186,27 @@ def load_network(path: Path | str, auxiliary: bool = False) -> tuple[nn.Module, 
         model.drop_path_prob = 0.0
     model.eval()
     return model, meta
+
+
+WEIGHT_FILES = ("best.safetensors", "last.safetensors")
+
+
+def run_candidates(run: Path, name: str) -> list[Path]:
+    """Places a file may sit in a search, train or pipeline run directory."""
+    return [run / name, run / "train" / name, run / "search" / name]
+
+
+def resolve_weights_path(arg: str) -> Path:
+    """A .safetensors file, or a train/pipeline run directory (its best weights, else last)."""
+    path = Path(arg)
+    if path.is_dir():
+        for name in WEIGHT_FILES:
+            for cand in run_candidates(path, name):
+                if cand.is_file():
+                    return cand
+        raise BadInputError(f"{path}: no trained weights (best/last.safetensors) in this run directory; run `sdnas train` first")
+    if not path.exists():
+        raise BadInputError(f"weights not found: {arg}; pass a .safetensors file or a train run directory")
+    if path.suffix != ".safetensors":
+        raise BadInputError(f"{path}: expected a .safetensors weights file written by `sdnas train`")
+    return path
