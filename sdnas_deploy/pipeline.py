@@ -1,5 +1,8 @@
 """`sdnas run`: the whole pipeline — search → train → export → profile → check — in one run directory.
 
+A DNA recipe without a teacher first trains ``search.teacher_arch`` with the recipe's ``train:`` section (stage
+``teacher``, folder ``teacher/``) and searches with it.
+
 Each stage writes into its own sub-folder. ``stages.json`` records, per finished stage, the stage's config and
 the fingerprint (sha256) of what it produced; with ``resume=True`` a stage is skipped when its record matches
 the recipe and its outputs are still there and unchanged — otherwise it runs (continuing from its own
@@ -13,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .config_utils import to_dict
+from .config_utils import override, to_dict
 from .errors import GateFailedError
 from .io_utils import atomic_write_json, load_json
 from .progress import log
@@ -73,6 +76,7 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
     from .training.trainer import run_training
 
     out_dir = Path(out_dir)
+    teacher = teacher_job(recipe)  # checked before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "recipe.json", recipe.to_dict())
     stages = _Stages(out_dir, resume)
@@ -91,9 +95,18 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
         stages.record(name, config, outputs, ran=True)
         return result
 
+    search_config = recipe.search
+    if teacher is not None:  # DNA without a teacher: train the recipe's teacher_arch first, with its train section
+        teacher_dir = out_dir / "teacher"
+        teacher_space, teacher_arch, teacher_config = teacher
+        stage("teacher", teacher_config, [teacher_dir / "best.safetensors", teacher_dir / "report.json"],
+              lambda: run_training(teacher_arch, teacher_config, teacher_dir, progress=progress, space=teacher_space,
+                                   resume=resume and (teacher_dir / "checkpoint.pt").is_file()),
+              lambda: load_json(teacher_dir / "report.json", "teacher report"))
+        search_config = override(recipe.search, teacher=str(teacher_dir / "best.safetensors"))
     search_report = stage(
-        "search", recipe.search, [search_dir / "genotype.json", search_dir / "report.json"],
-        lambda: run_search(recipe.search, search_dir, resume=resume and (search_dir / "checkpoint.pt").is_file(),
+        "search", search_config, [search_dir / "genotype.json", search_dir / "report.json"],
+        lambda: run_search(search_config, search_dir, resume=resume and (search_dir / "checkpoint.pt").is_file(),
                            progress=progress),
         lambda: load_json(search_dir / "report.json", "search report"))
     space, genotype = load_arch(search_dir / "genotype.json", recipe.search.space)
@@ -133,6 +146,23 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
     if check is not None and not check.passed:
         raise GateFailedError(f"pipeline finished but the gates failed: {check.reason}; see {out_dir / 'check.json'}")
     return summary
+
+
+def teacher_job(recipe: Recipe) -> tuple[Any, Any, Any] | None:
+    """``(space, architecture, train config)`` of the teacher `sdnas run` trains for a DNA search without one;
+    None when none is needed. Checked before any stage runs: a DNA recipe needs ``teacher`` or ``teacher_arch``."""
+    from .errors import BadInputError
+    from .spaces import parse_arch
+
+    c = recipe.search
+    if c.method != "dna" or c.teacher is not None:
+        return None
+    if c.teacher_arch is None:
+        raise BadInputError(f"{recipe.source}: a dna search needs search.teacher (a trained network) or "
+                            "search.teacher_arch (an architecture `sdnas run` trains first with the train section)")
+    space, arch = parse_arch(c.teacher_arch)
+    config = override(recipe.train, setting=space.setting_for(arch))
+    return space, arch, config
 
 
 class _StoredCheck:

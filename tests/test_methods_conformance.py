@@ -13,7 +13,8 @@ from sdnas_deploy.nas.searcher import run_search
 from sdnas_deploy.errors import BadInputError
 from sdnas_deploy.spaces import SPACES, load_arch
 
-CASES = [(m, s) for m in sorted(METHODS) for s in sorted(SPACES)]
+CASES = [(m, s) for m in sorted(METHODS) for s in sorted(SPACES) if METHODS[m].engine == "supernet"]
+BLOCKWISE = [(m, s) for m in sorted(METHODS) for s in sorted(SPACES) if METHODS[m].engine == "blockwise"]
 
 
 def _tiny(method: str, space: str, **kw) -> SearchConfig:
@@ -45,3 +46,33 @@ def test_gumbel_relaxation_and_unknown_method(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="relax"):
         SearchConfig(relax="hard")  # type: ignore[arg-type]
     assert SearchConfig(distill="none").method == "darts" and get_method("darts").name == "darts"
+
+
+@pytest.fixture(scope="module")
+def fbnet_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from sdnas_deploy.spaces import parse_arch
+    from sdnas_deploy.training.config import TrainConfig
+    from sdnas_deploy.training.trainer import run_training
+
+    out = tmp_path_factory.mktemp("teacher")
+    space, arch = parse_arch("fbnet:" + "-".join(["k3_e3"] * 12))
+    run_training(arch, TrainConfig(dataset="digits", setting="small", epochs=1, limit=48, batch_size=12, device="cpu",
+                                   seed=0), out, progress=False, space=space)
+    return out / "best.safetensors"
+
+
+@pytest.mark.parametrize(("method", "space"), BLOCKWISE, ids=[f"{m}-{s}" for m, s in BLOCKWISE])
+def test_blockwise_method_searches_space_or_refuses_it(method: str, space: str, fbnet_teacher: Path,
+                                                       tmp_path: Path) -> None:
+    why = METHODS[method].unsupported(SPACES[space])
+    if why:
+        with pytest.raises(BadInputError, match="cannot search space"):
+            SearchConfig(space=space, method=method)
+        return
+    config = SearchConfig(space=space, method=method, teacher=str(fbnet_teacher), limit=48, epochs=1, batch_size=12,
+                          steps_per_epoch=1, rate_max=4, rate_batches=1, calib_batches=1, top_k=2, seed=0, device="cpu")
+    report = run_search(config, tmp_path, progress=False)
+    assert report["status"] == "complete" and report["method"] == method and report["space"] == space
+    found, arch = load_arch(tmp_path / "genotype.json", space)
+    assert found.arch_to_dict(arch) == report["final"]["genotype"] and len(report["final"]["top_k"]) == 2
+    found.build_network(arch, found.geometry(report["setting"], input_size=16, in_channels=1))

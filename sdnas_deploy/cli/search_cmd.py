@@ -1,4 +1,4 @@
-"""`sdnas search`: SD-DARTS (or plain DARTS) search over any registered space, writing a run directory."""
+"""`sdnas search`: SD-DARTS, DARTS or DNA search over any registered space, writing a run directory."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def search(
     lr: Optional[float] = typer.Option(None, help="Weight learning rate (cosine to --lr-min)."),
     arch_lr: Optional[float] = typer.Option(None, "--arch-lr", help="Adam learning rate of α."),
     unrolled: Optional[bool] = typer.Option(None, "--unrolled/--first-order", help="Second-order (unrolled) α gradient."),
-    method: Optional[str] = typer.Option(None, "--method", help="sd-darts (self-distillation from voting teachers) or darts."),
+    method: Optional[str] = typer.Option(None, "--method", help="sd-darts (self-distillation from voting teachers), darts, "
+                                         "or dna (blockwise distillation from --teacher; layer-wise spaces)."),
     distill: Optional[str] = typer.Option(None, help="Legacy alias of --method: sd (= sd-darts) or none (= darts)."),
     teachers: Optional[int] = typer.Option(None, help="Number K of teacher snapshots."),
     teacher_interval: Optional[int] = typer.Option(None, "--teacher-interval", help="Weight steps between snapshots."),
@@ -56,6 +57,19 @@ def search(
                                                  "budget on the table (default on; NB201 and layer-wise spaces)."),
     budget_margin: Optional[float] = typer.Option(None, "--budget-margin", help="Derive within budget x (1 - margin): "
                                                   "the table's own error, e.g. 0.05 (`sdnas lut list` shows it)."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="dna: a network `sdnas train` wrote (weights or run "
+                                          "directory), or torchvision:NAME with --teacher-weights."),
+    teacher_weights: Optional[str] = typer.Option(None, "--teacher-weights", help="dna: state dict file of a torchvision "
+                                                  "teacher (.pt/.pth read with weights_only, or .safetensors)."),
+    stages: Optional[str] = typer.Option(None, "--stages", metavar="I,J,...", help="dna: the teacher point that ends each "
+                                         "student block (indices of the stage table; default: cut automatically)."),
+    kd_loss: Optional[str] = typer.Option(None, "--kd-loss", help="dna: mse (reference) or normalized (MSE / var(t))."),
+    kd_lr: Optional[float] = typer.Option(None, "--kd-lr", help="dna: Adam learning rate of the student blocks."),
+    rate_max: Optional[int] = typer.Option(None, "--rate-max", help="dna: rate every path of a block with at most this "
+                                           "many, else this many sampled + local refinement (default 1296)."),
+    params_budget: Optional[float] = typer.Option(None, "--params-budget", metavar="M", help="dna: budget in millions "
+                                                  "of parameters."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="dna: architectures to report (the best is the result)."),
     seed: Optional[int] = typer.Option(None),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
     amp: Optional[str] = typer.Option(None, help="auto, bf16, fp16 or off (CUDA only)."),
@@ -77,12 +91,50 @@ def search(
         device=device, amp=amp, target=target, lut=lut, lut_kind=lut_kind, latency_setting=latency_setting, latency_budget=latency_budget,
         flops_budget=flops_budget, penalty=penalty, penalty_weight=penalty_weight, penalty_beta=penalty_beta,
         penalty_warmup_epochs=penalty_warmup_epochs, budget_derive=budget_derive, budget_margin=budget_margin,
+        teacher=teacher, teacher_weights=teacher_weights, stages=parse_indices(stages, "--stages"), kd_loss=kd_loss,
+        kd_lr=kd_lr, rate_max=rate_max, params_budget=params_budget, top_k=top_k,
     )
     report = run_search(config, run_dir, resume=resume, progress=not json_out)
     if json_out:
         print_json(report)
         return
+    if report.get("method") == "dna":
+        print_dna_summary(report, run_dir)
+        return
     print_search_summary(report, run_dir)
+
+
+def parse_indices(text: str | None, flag: str) -> list[int] | None:
+    """``3,5,8`` → [3, 5, 8]; anything else → one line, exit 2."""
+    if text is None:
+        return None
+    from ..errors import BadInputError
+
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise BadInputError(f"{flag} {text!r}: give comma-separated non-negative integers, e.g. 3,5,8")
+    return [int(p) for p in parts]
+
+
+def print_dna_summary(report: dict, run_dir: Path) -> None:
+    """Human summary of a DNA search: the budget, the top-k with score and costs, where the files are."""
+    final, budget = report["final"], report.get("budget")
+    print_table(f"DNA search finished: {run_dir}", [
+        ("space / setting", f"{report['space']} / {report['setting']}"),
+        ("teacher", report["teacher"]["name"]),
+        ("budget", "none" if not budget else f"{budget['value']:g} {budget['unit']}"),
+        ("score (sum of blocks)", final.get("score")),
+        ("predicted MMAC", final.get("predicted_mmac")),
+        ("params (M)", final.get("params_m")),
+        ("predicted latency ms", final.get("predicted_latency_ms")),
+        ("architecture", str(run_dir / "genotype.json")),
+        ("all ratings", str(run_dir / "ratings.json")),
+    ])
+    print(f"top {len(final['top_k'])}:")
+    for rank, entry in enumerate(final["top_k"], 1):
+        costs = ", ".join(f"{entry[k]:.4g} {u}" for k, u in (("mmac", "MMAC"), ("params_m", "M params"),
+                                                            ("latency_ms", "ms")) if entry.get(k) is not None)
+        print(f"  {rank}. score {entry['score']:.4f}  {costs}  {entry['arch_string']}")
 
 
 def _projection(record: dict | None) -> str | None:

@@ -52,11 +52,27 @@ class StepResult:
     distilled: bool = False
 
 
-class SearchMethod(ABC):
-    """One search method (module docstring)."""
+class MethodInfo:
+    """What every registered method says of itself: name, description, which engine runs it, which spaces."""
 
     name: str = ""
     description: str = ""
+    engine: str = "supernet"  # "supernet": nas.searcher calls step(); "blockwise": nas.blockwise runs it (DNA)
+
+    @classmethod
+    def unsupported(cls, space: Any) -> str | None:
+        """Why the method cannot search ``space`` (None: it can)."""
+        return None
+
+
+class BlockwiseMethod(MethodInfo):
+    """A method whose whole search is its own engine (``nas.blockwise``), not a supernet step."""
+
+    engine = "blockwise"
+
+
+class SearchMethod(MethodInfo, ABC):
+    """One search method (module docstring)."""
 
     def __init__(self, ctx: SearchContext) -> None:
         self.ctx = ctx

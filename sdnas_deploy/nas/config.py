@@ -20,9 +20,10 @@ VoteRule = Literal["soft", "hard"]
 AmpMode = Literal["auto", "bf16", "fp16", "off"]
 PenaltyKind = Literal["add", "mul", "budget"]
 Relaxation = Literal["softmax", "gumbel"]
+KdLoss = Literal["mse", "normalized"]
 
 # Keys that change the supernet or the data it sees: a resumed run must keep them.
-STRUCTURAL_KEYS = ("space", "setting", "dataset", "layers", "channels")
+STRUCTURAL_KEYS = ("space", "setting", "dataset", "layers", "channels", "teacher", "teacher_weights", "stages")
 
 
 @dataclass
@@ -87,6 +88,18 @@ class SearchConfig:
     penalty_warmup_epochs: int = 5  # ours: like distillation, 10% of the reference run on accuracy alone first
     budget_derive: bool = True  # ours: the final architecture is projected into the budget if it misses it (nas/budget_derive.py)
     budget_margin: float = 0.0  # ours: derive within budget x (1 - margin); set it to the table's error (hw.lut.error_estimate)
+    # DNA (method "dna": blockwise distillation from a teacher, then an exact budgeted selection; DESIGN.md §9)
+    teacher: str | None = None  # ours: weights/run of `sdnas train` (any space), or torchvision:NAME with teacher_weights
+    teacher_weights: str | None = None  # ours: the state dict file of a torchvision teacher (never downloaded)
+    teacher_arch: str | None = None  # ours: `sdnas run` trains this architecture as the teacher when teacher is unset
+    stages: list[int] | None = None  # ours: teacher point index ending each student block (None: cut automatically)
+    kd_loss: KdLoss = "mse"  # DNA reference: MSE between student and teacher feature maps; normalized = MSE / var(t)
+    kd_lr: float = 0.002  # ours: Adam lr of the student blocks (DNA trains them with Adam)
+    rate_max: int = 1296  # DNA reference: all 6^4 = 1296 paths of a 4-layer block are rated; larger blocks sample
+    rate_batches: int = 4  # ours: fixed held-out (arch-val) batches every path is scored on
+    calib_batches: int = 4  # ours: weight-train batches that re-estimate each path's BatchNorm before scoring
+    params_budget: float | None = None  # ours: millions of parameters of the deployment network (DNA selection)
+    top_k: int = 5  # ours: architectures reported by the DNA selection (the best is the result)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -101,7 +114,8 @@ def validate(config: SearchConfig) -> SearchConfig:
     """Reject values no search can use, one line per problem; returns ``config``."""
     c = config
     for name in ("epochs", "batch_size", "teachers", "teacher_interval",
-                 "sharpness_iters", "sharpness_batches", "sharpness_every"):
+                 "sharpness_iters", "sharpness_batches", "sharpness_every", "rate_max", "rate_batches",
+                 "calib_batches", "top_k"):
         _check(getattr(c, name) >= 1, name, getattr(c, name), "use a positive integer")
     for name in ("limit", "steps_per_epoch", "layers", "channels", "image_size"):
         value = getattr(c, name)
@@ -112,7 +126,7 @@ def validate(config: SearchConfig) -> SearchConfig:
         _check(c.layers >= 2, "layers", c.layers, "use at least 2 cells")
     _validate_space(c)
     _validate_method(c)
-    for name in ("lr", "arch_lr", "temperature"):
+    for name in ("lr", "arch_lr", "temperature", "kd_lr"):
         value = getattr(c, name)
         _check(math.isfinite(value) and value > 0, name, value, "use a positive finite number")
     for name in ("lr_min", "weight_decay", "arch_weight_decay", "grad_clip", "distill_weight"):
@@ -141,7 +155,22 @@ def _validate_method(c: SearchConfig) -> None:
         _check(c.distill in ("sd", "none"), "distill", c.distill, "use sd or none (or method: sd-darts|darts)")
         c.method = "sd-darts" if c.distill == "sd" else "darts"
         c.distill = None
-    get_method(c.method)  # unknown → BadInputError with the closest name
+    method = get_method(c.method)  # unknown → BadInputError with the closest name
+    from ..spaces import get_space
+
+    why = method.unsupported(get_space(c.space))
+    if why:
+        raise BadInputError(f"search config: method {c.method!r} cannot search space {c.space!r}: {why}")
+    _check(c.kd_loss in ("mse", "normalized"), "kd_loss", c.kd_loss, "use mse or normalized")
+    if c.stages is not None:
+        ok = isinstance(c.stages, (list, tuple)) and c.stages and all(
+            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in c.stages)
+        _check(bool(ok), "stages", c.stages, "use teacher point indices, e.g. 3,5,8 (the stage table lists them)")
+        c.stages = [int(i) for i in c.stages]
+    for name in ("teacher", "teacher_weights", "teacher_arch"):
+        value = getattr(c, name)
+        _check(value is None or (isinstance(value, str) and value.strip() != ""), name, value,
+               "use a path or name, or leave it unset")
 
 
 def _validate_space(c: SearchConfig) -> None:
@@ -165,7 +194,7 @@ def _validate_space(c: SearchConfig) -> None:
 def _validate_hardware(c: SearchConfig) -> None:
     """Budgets, penalty form and where latency comes from (a latency budget needs a target or a table)."""
     _check(c.penalty in ("add", "mul", "budget"), "penalty", c.penalty, "use add, mul or budget")
-    for name in ("latency_budget", "flops_budget"):
+    for name in ("latency_budget", "flops_budget", "params_budget"):
         value = getattr(c, name)
         if value is not None:
             _check(math.isfinite(value) and value > 0, name, value, "use a positive number or leave it unset")

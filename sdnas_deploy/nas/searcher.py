@@ -305,6 +305,10 @@ def run_search(config: SearchConfig, out_dir: Path | str, resume: bool = False, 
         check_resume_config(config, out_dir)
     elif (out_dir / "checkpoint.pt").is_file():  # never overwrite an earlier run's results
         raise BadInputError(f"{out_dir} already holds a search; pass --resume to continue it or choose another --out")
+    if get_method(config.method).engine == "blockwise":
+        from .blockwise import run_blockwise
+
+        return run_blockwise(config, out_dir, resume, progress)
     run = SearchRun(config, out_dir, show_progress=progress)
     if resume:
         run.restore()
