@@ -139,3 +139,20 @@ profile: {{backend: ort, device: cpu, batch: 1, warmup_s: 0.1, duration_s: 0.2, 
     bad.write_text(recipe.read_text().replace(f'teacher_arch: "{TEACHER}"', "top_k: 2"))
     line = one_error_line(runner.invoke(app, ["run", "--recipe", str(bad), "--out", str(tmp_path / "bad")]), 2)
     assert "teacher_arch" in line and not (tmp_path / "bad" / "recipe.json").exists()
+
+
+def test_train_distills_from_a_teacher_and_refuses_a_mismatched_one(teacher: Path, tmp_path: Path) -> None:
+    space, arch = parse_arch("dna:" + "-".join(["k3_e3_se"] * 10))
+    base = dict(dataset="digits", setting="small", epochs=1, limit=48, batch_size=16, device="cpu", seed=0)
+    plain = run_training(arch, TrainConfig(**base), tmp_path / "plain", progress=False, space=space)
+    kd = run_training(arch, TrainConfig(**base, teacher=str(teacher), kd_weight=0.7), tmp_path / "kd", progress=False,
+                      space=space)
+    assert kd["config"]["teacher"] == str(teacher)
+    assert kd["history"][0]["train_loss"] != pytest.approx(plain["history"][0]["train_loss"])
+    with pytest.raises(BadInputError, match="use a teacher trained on this dataset at this size"):
+        run_training(arch, TrainConfig(**{**base, "image_size": 20, "dataset": "fashion-mnist"}, teacher=str(teacher)),
+                     tmp_path / "bad", progress=False, space=space)
+    from sdnas_deploy.training.config import validate
+
+    with pytest.raises(BadInputError, match="kd_weight"):
+        validate(TrainConfig(kd_weight=1.5))

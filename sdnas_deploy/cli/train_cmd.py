@@ -35,6 +35,10 @@ def train(
     seed: Optional[int] = typer.Option(None),
     device: Optional[str] = typer.Option(None),
     amp: Optional[str] = typer.Option(None),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Distill from this network of `sdnas train` (weights "
+                                          "or run directory; same data and size): (1-w) CE + w T² KL."),
+    kd_weight: Optional[float] = typer.Option(None, "--kd-weight", help="w of the distillation term (default 0.5)."),
+    kd_temperature: Optional[float] = typer.Option(None, "--kd-temperature", help="T of the distillation term (default 4)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Retrain a genotype; keeps best/last weights (safetensors) and report.json with test top-1/top-5."""
@@ -50,6 +54,7 @@ def train(
         config, setting=setting, dataset=dataset, data_dir=data_dir, image_size=image_size, limit=limit, layers=layers, channels=channels,
         epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, auxiliary=auxiliary,
         drop_path_prob=drop_path_prob, cutout=cutout, label_smoothing=label_smoothing, seed=seed, device=device, amp=amp,
+        teacher=teacher, kd_weight=kd_weight, kd_temperature=kd_temperature,
     )
     report = run_training(geno, config, run_dir, resume=resume, progress=not json_out, space=space)
     if json_out:

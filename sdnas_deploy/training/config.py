@@ -8,6 +8,7 @@ for darts the DARTS paper's retraining recipes (DESIGN.md §1: ``cifar`` and the
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +49,10 @@ class TrainConfig:
     channels_last: bool | None = None  # None: on for CUDA only
     steps_per_epoch: int | None = None  # cap on training batches per epoch (quick runs, smoke tests)
     eval_batch_size: int = 256
+    # ours: distillation from a trained network (e.g. the DNA teacher): loss = (1 - w) CE + w T² KL(t/T ‖ s/T)
+    teacher: str | None = None  # weights or run directory of `sdnas train` (same dataset, classes and input size)
+    kd_weight: float = 0.5  # ours: w, equal weight to labels and teacher
+    kd_temperature: float = 4.0  # ours: T (Hinton et al.'s usual range 2-4; the top of it for soft targets)
 
 
 # Per-epoch decay of the exp schedule when a reference leaves it unset: DARTS' ImageNet value.
@@ -84,6 +89,9 @@ def validate(config: TrainConfig) -> TrainConfig:
     _check(c.auxiliary_weight >= 0, "auxiliary_weight", c.auxiliary_weight, "use 0 or a positive weight")
     _check(0 <= c.drop_path_prob < 1, "drop_path_prob", c.drop_path_prob, "use a probability in [0, 1)")
     _check(c.seed >= 0, "seed", c.seed, "use a non-negative integer")
+    _check(0 <= c.kd_weight <= 1, "kd_weight", c.kd_weight, "use a weight in [0, 1]")
+    _check(math.isfinite(c.kd_temperature) and c.kd_temperature > 0, "kd_temperature", c.kd_temperature,
+           "use a positive temperature")
     if c.setting is not None:
         from ..spaces import SPACES
 

@@ -30,6 +30,7 @@ from ..errors import BadInputError
 from ..io_utils import atomic_write_json
 from ..progress import Progress, log
 from .config import TrainConfig, resolve
+from .losses import distill_loss, upcast
 from .schedule import current_lr, drop_path_at, make_scheduler
 from .weights import NetworkMeta, save_weights
 
@@ -68,8 +69,10 @@ def train_one_epoch(
     config: TrainConfig,
     epoch: int,
     progress: bool,
+    teacher: nn.Module | None = None,
 ) -> dict[str, float]:
-    """One pass over (at most ``steps_per_epoch`` batches of) the training loader; mean loss and top-1 (fraction)."""
+    """One pass over (at most ``steps_per_epoch`` batches of) the training loader; mean loss and top-1 (fraction).
+    With a ``teacher`` the loss is ``(1 - w)·CE + w·T²·KL`` against its softened logits (``kd_weight``, ``kd_temperature``)."""
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing or 0.0)
     steps = len(loader) if config.steps_per_epoch is None else min(len(loader), config.steps_per_epoch)
     model.train()
@@ -83,6 +86,11 @@ def train_one_epoch(
             with policy.autocast():
                 logits, logits_aux = _split_outputs(model(images))
             loss = criterion(logits.float(), labels)
+            if teacher is not None:
+                with torch.no_grad(), policy.autocast():
+                    soft = torch.softmax(upcast(teacher(images)) / config.kd_temperature, dim=1)
+                loss = (1 - config.kd_weight) * loss + config.kd_weight * distill_loss(logits, soft,
+                                                                                       config.kd_temperature)
             if logits_aux is not None and config.auxiliary_weight > 0:
                 loss = loss + config.auxiliary_weight * criterion(logits_aux.float(), labels)
             value = float(loss.item())
@@ -148,6 +156,24 @@ def _input_size(config: TrainConfig, space: Any) -> int | None:
     return space.setting(config.setting).input_size
 
 
+def load_teacher(spec: str, info: Any) -> nn.Module:
+    """The frozen network to distill from (``TrainConfig.teacher``); another class count, channel count or input
+    size than the data is refused in one line."""
+    from .weights import load_network, resolve_weights_path
+
+    path = resolve_weights_path(spec)
+    model, meta = load_network(path)
+    theirs = (meta.num_classes, meta.in_channels, meta.image_size)
+    ours = (info.num_classes, info.in_channels, info.image_size)
+    if theirs != ours:
+        raise BadInputError(f"teacher {path}: {meta.num_classes} classes, {meta.in_channels} channels, "
+                            f"{meta.image_size}px, but the data has {info.num_classes}, {info.in_channels}, "
+                            f"{info.image_size}px; use a teacher trained on this dataset at this size")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
 class _TrainRun:
     """The live state of one training run and the files it keeps up to date."""
 
@@ -180,6 +206,7 @@ class _TrainRun:
         self.epoch = 0  # epochs completed
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
+        self.teacher = None if config.teacher is None else load_teacher(config.teacher, self.info).to(self.policy.device)
 
     # --- checkpointing -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -234,7 +261,8 @@ class _TrainRun:
             drop_last=len(self.train_set) >= cfg.batch_size, epoch=epoch,
         )
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": drop_path}
-        record.update(train_one_epoch(self.model, train_loader, self.optimizer, self.scaler, self.policy, cfg, epoch, self.progress))
+        record.update(train_one_epoch(self.model, train_loader, self.optimizer, self.scaler, self.policy, cfg, epoch,
+                                      self.progress, teacher=self.teacher))
         self.scheduler.step()
         test_loader = make_loader(self.test_set, cfg.eval_batch_size, shuffle=False, seed=cfg.seed)
         record.update(evaluate(self.model, test_loader, self.policy, self.info.num_classes))

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import BadInputError
-from ..losses import upcast
+from ..losses import distill_loss, upcast  # noqa: F401  (distill_loss: this module's API)
 
 VoteRule = Literal["soft", "hard"]
 
@@ -39,16 +39,6 @@ def hard_vote(probs: torch.Tensor) -> torch.Tensor:
     agree = (votes == winner.unsqueeze(0)).to(probs.dtype)  # [K, N]
     agreeing_mean = (probs * agree.unsqueeze(2)).sum(dim=0) / agree.sum(dim=0).clamp_min(1).unsqueeze(1)
     return torch.where(tie.unsqueeze(1), soft_vote(probs), agreeing_mean)
-
-
-def distill_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``T² · KL(teacher ‖ softmax(student / T))`` averaged over the batch (computed in fp32).
-
-    The T² factor keeps the gradient scale of the soft term independent of T (Hinton et al., 2015).
-    """
-    log_student = F.log_softmax(upcast(student_logits) / temperature, dim=1)
-    kl = F.kl_div(log_student, teacher_probs.to(log_student.dtype), reduction="batchmean")
-    return kl * (temperature**2)
 
 
 def _freeze(model: nn.Module) -> nn.Module:
