@@ -156,3 +156,42 @@ def test_train_distills_from_a_teacher_and_refuses_a_mismatched_one(teacher: Pat
 
     with pytest.raises(BadInputError, match="kd_weight"):
         validate(TrainConfig(kd_weight=1.5))
+
+
+def test_latency_budget_through_the_targets_table(tmp_path: Path) -> None:
+    """A teacher whose stages are the setting's (a dna/small network) → the student's keys are the setting's, so a
+    table of dna/small measured here prices every path; a teacher that changes widths needs keys it lacks."""
+    from sdnas_deploy.hw.build import build_table
+
+    space, arch = parse_arch("dna:" + "-".join(["k5_e3_se"] * 10))
+    run_training(arch, TrainConfig(dataset="digits", setting="small", epochs=1, limit=48, batch_size=16, device="cpu",
+                                   seed=0), tmp_path / "teacher", progress=False, space=space)
+    geometry = space.geometry("small", input_size=16, in_channels=1, num_classes=10)
+    table = tmp_path / "dna_small.json"
+    build_table("my-cpu", geometry, repeats=2, warmup=0, out_path=table, progress=False, space="dna")
+    from sdnas_deploy.hw.lut import load_table, predict_latency
+
+    loaded = load_table(table)
+    cheapest = min(predict_latency(loaded, space.arch_from_string("-".join([b] * 10))) for b in space.candidates)
+    budget = cheapest * 1.5
+    report = run_search(_config(tmp_path / "teacher", lut=str(table), latency_budget=budget), tmp_path / "run",
+                        progress=False)
+    final = report["final"]
+    assert report["budget"]["metric"] == "latency_ms" and final["latency_budget_met"] is True
+    _, found = load_arch(tmp_path / "run" / "genotype.json", "dna")
+    assert found.stages is None and predict_latency(loaded, found) == pytest.approx(final["predicted_latency_ms"])
+    with pytest.raises(BadInputError, match="cheapest one costs"):
+        run_search(_config(tmp_path / "teacher", lut=str(table), latency_budget=cheapest / 10), tmp_path / "low",
+                   progress=False)
+
+
+def test_latency_budget_with_a_table_lacking_the_students_keys(teacher: Path, tmp_path: Path) -> None:
+    from sdnas_deploy.hw.build import build_table
+
+    space = parse_arch("dna:" + "-".join(["k5_e3_se"] * 10))[0]
+    table = tmp_path / "dna_small.json"
+    build_table("my-cpu", space.geometry("small", input_size=16, in_channels=1, num_classes=10), repeats=1, warmup=0,
+                out_path=table, progress=False, space="dna")
+    with pytest.raises(BadInputError, match="sdnas lut build"):
+        run_search(_config(teacher, lut=str(table), latency_budget=5.0), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "config.json").exists()
