@@ -39,6 +39,18 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return state
 
 
+def load_run_checkpoint(out_dir: Path, fmt: str, what: str) -> dict[str, Any]:
+    """``out_dir/checkpoint.pt`` of a run of kind ``fmt`` (a ``format`` field), for ``--resume``; a missing file or
+    another kind of checkpoint → one line telling to start without --resume."""
+    path = Path(out_dir) / "checkpoint.pt"
+    if not path.is_file():
+        raise BadInputError(f"{out_dir}: no checkpoint.pt to resume from; start again without --resume")
+    state = load_checkpoint(path)  # CPU: RNG states must stay CPU tensors; load_state_dict moves the rest
+    if state.get("format") != fmt:
+        raise BadInputError(f"{path}: not a {what} checkpoint ({state.get('format')!r}); start without --resume")
+    return state
+
+
 def rng_state() -> dict[str, Any]:
     """Capture Python, NumPy and torch RNG states so a resumed run continues exactly."""
     np_state = np.random.get_state()

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
+from ..checkpoint import load_run_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from ..config_utils import to_dict
 from ..device import make_policy
 from ..errors import BadInputError
@@ -262,11 +262,7 @@ class BlockwiseRun:
 
     def restore(self) -> None:
         path = self.out_dir / "checkpoint.pt"
-        if not path.is_file():
-            raise BadInputError(f"{self.out_dir}: no checkpoint.pt to resume from; start again without --resume")
-        state = load_checkpoint(path)
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise BadInputError(f"{path}: not a DNA search checkpoint ({state.get('format')!r}); start without --resume")
+        state = load_run_checkpoint(self.out_dir, CHECKPOINT_FORMAT, "DNA search")
         try:
             self.student.load_state_dict(state["student"])
             self.optimizer.load_state_dict(state["optimizer"])

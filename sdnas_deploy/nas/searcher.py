@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
+from ..checkpoint import load_run_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from ..config_utils import to_dict
 from ..device import DevicePolicy, grad_scaler, make_policy
 from ..errors import BadInputError
@@ -234,11 +234,7 @@ class SearchRun:
     def restore(self) -> None:
         """Continue from ``checkpoint.pt``: same state as right after its epoch in an uninterrupted run."""
         path = self.out_dir / "checkpoint.pt"
-        if not path.is_file():
-            raise BadInputError(f"{self.out_dir}: no checkpoint.pt to resume from; start again without --resume")
-        state = load_checkpoint(path)  # CPU: RNG states must stay CPU tensors; load_state_dict moves the rest
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise BadInputError(f"{path}: not a search checkpoint ({state.get('format')!r}); start without --resume")
+        state = load_run_checkpoint(self.out_dir, CHECKPOINT_FORMAT, "search")
         try:
             self.model.load_state_dict(state["model"])
             self.w_optimizer.load_state_dict(state["w_optimizer"])
