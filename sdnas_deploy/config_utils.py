@@ -8,6 +8,7 @@ a key that does not exist is a one-line BadInputError naming the closest valid k
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any, Mapping, TypeVar
 
@@ -15,6 +16,17 @@ from .errors import BadInputError
 from .registry import suggest
 
 C = TypeVar("C")
+
+
+MAX_QUOTED = 80  # characters of a bad value an error message quotes (a huge value must not become a huge message)
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to :data:`MAX_QUOTED` characters (containers are summarized, never expanded)."""
+    if isinstance(value, (dict, list, tuple, set)):
+        return f"a {type(value).__name__} of {len(value)} item(s)"
+    text = repr(value)
+    return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "…"
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -25,7 +37,9 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         return float(value)
     if annotation in (int, float, str, bool):
         if annotation is not bool and isinstance(value, bool) or not isinstance(value, annotation):
-            raise BadInputError(f"{where}: expected {annotation.__name__}, got {value!r}")
+            raise BadInputError(f"{where}: expected {annotation.__name__}, got {_short(value)}")
+        if annotation is float and not math.isfinite(value):
+            raise BadInputError(f"{where}: {value} is not a finite number; pass a finite value")
         return value
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         if value is None and type(None) in args:
@@ -37,10 +51,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
                 return _coerce(value, arg, where)
             except BadInputError:
                 continue
-        raise BadInputError(f"{where}: value {value!r} has the wrong type")
+        raise BadInputError(f"{where}: value {_short(value)} has the wrong type")
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise BadInputError(f"{where}: expected a list, got {value!r}")
+            raise BadInputError(f"{where}: expected a list, got {_short(value)}")
         if origin is tuple and args and Ellipsis not in args:
             if len(args) != len(value):
                 raise BadInputError(f"{where}: expected {len(args)} values, got {len(value)}")
@@ -50,7 +64,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         return origin(_coerce(v, t, where) for v, t in zip(value, item_types))
     if origin is typing.Literal:
         if value not in args:
-            raise BadInputError(f"{where}: expected one of {', '.join(map(str, args))}, got {value!r}")
+            raise BadInputError(f"{where}: expected one of {', '.join(map(str, args))}, got {_short(value)}")
         return value
     return value
 
@@ -64,7 +78,7 @@ def from_mapping(cls: type[C], data: Mapping[str, Any] | None, source: str) -> C
     for key, value in data.items():
         norm = str(key).replace("-", "_")
         if norm not in fields:
-            raise BadInputError(f"{source}: unknown key {key!r}{suggest(norm, sorted(fields))}; remove or rename it")
+            raise BadInputError(f"{source}: unknown key {_short(key)}{suggest(norm, sorted(fields))}; remove or rename it")
         kwargs[norm] = _coerce(value, hints[norm], f"{source}: key {key!r}")
     return cls(**kwargs)  # type: ignore[call-arg]
 

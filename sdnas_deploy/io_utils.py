@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -118,23 +119,97 @@ def require_file(path: Path | str, what: str = "file") -> Path:
     return path
 
 
+MAX_NESTING = 100  # JSON/YAML deeper than this is not a config, a table or an architecture
+MAX_EXPANDED_NODES = 100_000  # YAML values once aliases are expanded (a "billion laughs" file has 10^9)
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"{path}: {what} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of lists/dicts, without recursion; each shared object walked once; stops past ``limit``."""
+    deepest, stack, seen = 0, [(value, 1)], set()
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)) and id(item) not in seen:
+            seen.add(id(item))
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def load_json(path: Path | str, what: str = "JSON file") -> Any:
     """Parse a JSON file strictly, raising a one-line BadInputError on any failure."""
     path = require_file(path, what)
+    text = _read_text(path, what)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        msg = getattr(exc, "msg", str(exc))
-        line = getattr(exc, "lineno", "?")
-        raise BadInputError(f"{path}: malformed {what} ({msg} at line {line}); fix or re-create the file") from None
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{path}: malformed {what} ({exc.msg} at line {exc.lineno}); fix or re-create the file") from None
+    except RecursionError:
+        raise BadInputError(f"{path}: {what} is nested more than {MAX_NESTING} levels deep; it is not a file sdnas "
+                            "wrote — re-create it") from None
+    if _depth(data, MAX_NESTING) > MAX_NESTING:
+        raise BadInputError(f"{path}: {what} is nested more than {MAX_NESTING} levels deep; it is not a file sdnas "
+                            "wrote — re-create it")
+    return data
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many nodes the document has once every alias is expanded (memoized per node, no recursion); a node
+    that contains itself counts as over the limit."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    active: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = ([v for pair in node.value for v in pair] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        if done:
+            active.discard(key)
+            sizes[key] = min(limit + 1, 1 + sum(sizes[id(c)] for c in children))
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            return limit + 1  # a recursive alias expands forever
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
 
 
 def load_yaml(path: Path | str, what: str = "YAML file") -> Any:
-    """Parse a YAML file with the safe loader, raising a one-line BadInputError on any failure."""
+    """Parse a YAML file with the safe loader, raising a one-line BadInputError naming what is wrong."""
     path = require_file(path, what)
+    text = _read_text(path, what)
+    loader = yaml.SafeLoader(text)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+            raise BadInputError(f"{path}: {what} expands to more than {MAX_EXPANDED_NODES} values through its aliases "
+                                "(*name); write the values out")
+        data = None if node is None else loader.construct_document(node)
+    except yaml.constructor.ConstructorError as exc:
+        found = re.search(r"'tag:yaml.org,2002:([^']{1,60})", exc.problem or "")
+        tag = f" (!!{found.group(1)})" if found else ""
+        raise BadInputError(f"{path}: {what} uses a tag that is not plain YAML{tag}; remove the tag and write plain "
+                            "values") from None
+    except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         pos = f" at line {where.line + 1}" if where is not None else ""
         raise BadInputError(f"{path}: malformed {what}{pos}; fix the YAML syntax") from None
+    except RecursionError:
+        raise BadInputError(f"{path}: {what} is nested more than {MAX_NESTING} levels deep; it is not a recipe") from None
+    finally:
+        loader.dispose()
+    if _depth(data, MAX_NESTING) > MAX_NESTING:
+        raise BadInputError(f"{path}: {what} is nested more than {MAX_NESTING} levels deep; it is not a recipe")
+    return data

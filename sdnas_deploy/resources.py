@@ -33,6 +33,8 @@ def resolve_data_file(kind: str, name_or_path: str, suffixes: tuple[str, ...] = 
     candidate = Path(name_or_path)
     if candidate.is_file():
         return candidate
+    if candidate.is_dir():
+        raise BadInputError(f"{DATA_KINDS[kind]} {name_or_path} is a directory; pass a {DATA_KINDS[kind]} file")
     folder = data_dir(kind)
     # Only a bare name or `<kind>/<name>` means a shipped file: a mistyped path of the user's own
     # file must not silently fall back to a shipped one of the same name.

@@ -20,8 +20,12 @@ from .training.weights import WEIGHT_FILES, resolve_weights_path  # noqa: F401  
 GENOTYPE_FILE = "genotype.json"
 
 
+_CREATED: list[Path] = []  # run directories this process created, so a command that fails can take them back
+
+
 def new_run_dir(kind: str, out: str | Path | None) -> Path:
-    """``out`` if given, else ``runs/<kind>-<timestamp>``; created if missing."""
+    """``out`` if given, else ``runs/<kind>-<timestamp>``; created if missing (and removed again by
+    :func:`discard_empty_run_dirs` when the command fails before writing into it)."""
     if out:
         path = Path(out)
     else:  # never share a default directory with another run started in the same second
@@ -32,8 +36,24 @@ def new_run_dir(kind: str, out: str | Path | None) -> Path:
             path = base.with_name(f"{base.name}-{n}")
     if path.exists() and not path.is_dir():
         raise BadInputError(f"--out {path}: exists and is not a directory; choose another path")
-    path.mkdir(parents=True, exist_ok=True)
+    missing = [p for p in [path, *path.parents] if not p.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"--out {path}: cannot create the directory ({exc.strerror or type(exc).__name__}); "
+                            "choose a writable path") from None
+    _CREATED.extend(reversed(missing))  # deepest last
     return path
+
+
+def discard_empty_run_dirs() -> None:
+    """Remove the run directories this process created that are still empty (a command refused its input)."""
+    while _CREATED:
+        path = _CREATED.pop()
+        try:
+            path.rmdir()  # only ever removes an empty directory
+        except OSError:
+            pass
 
 
 def _candidates(run: Path, name: str) -> list[Path]:

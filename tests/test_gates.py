@@ -64,7 +64,7 @@ def write(tmp_path: Path, text: str) -> Path:
         ("dataset: digits\n", "no gate set"),
         ("", "no gate set"),
         ("min_accuracy: 80\n", r"fraction in \[0, 1\]"),
-        ("max_latency_ms: -1\n", "must be > 0"),
+        ("max_latency_ms: -1\n", "must be a finite number > 0"),
         ("max_latency_ms: 5\nlatency_stat: p42\n", "expected one of min, mean"),
         ("max_latency_ms: 5\nbackend: tensorrt\n", "expected one of ort"),
         ("max_latency_ms: 5\nbatch: 0\n", "batch=0 must be >= 1"),

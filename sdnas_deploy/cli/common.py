@@ -35,6 +35,7 @@ def cli_errors(func: F) -> F:
         except typer.Exit:
             raise
         except SdnasError as exc:
+            _discard_run_dirs()
             fail(exc.message, exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted; completed epochs are checkpointed — rerun with --resume to continue", 130)
@@ -44,6 +45,13 @@ def cli_errors(func: F) -> F:
             fail(f"internal error: {type(exc).__name__}: {exc} (set SDNAS_DEBUG=1 for a traceback)", 1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _discard_run_dirs() -> None:
+    """A refused command leaves no empty run directory behind (``runs.new_run_dir`` made it)."""
+    from ..runs import discard_empty_run_dirs
+
+    discard_empty_run_dirs()
 
 
 def print_json(obj: Any) -> None:

@@ -61,7 +61,9 @@ def export(
         calib_method=calib_method, calib_cache=calib_cache, workspace_gib=workspace_gib, timing_cache=timing_cache,
         device=device,
     )
-    out_dir = out or _default_export_dir(weights)
+    from ..runs import new_run_dir
+
+    out_dir = new_run_dir("export", out) if out is not None else _default_export_dir(weights)
     results = export_all(weights, out_dir, config, data_dir=data_dir, log_lines=not json_out)
     if json_out:
         print_json(results[0].sidecar if len(results) == 1 else

@@ -37,9 +37,44 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """sdnas-deploy command line."""
 
 
+def _usage_error_types() -> tuple[type[BaseException], type[BaseException]] | None:
+    """(UsageError, Abort) of the click that typer runs on: its own copy (typer >= 0.2x) or click itself."""
+    try:
+        from typer._click.exceptions import UsageError
+        from typer.exceptions import Abort
+    except ImportError:  # pragma: no cover - older typer on plain click
+        try:
+            from click.exceptions import Abort, UsageError
+        except ImportError:
+            return None
+    return UsageError, Abort
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A usage error (unknown option, ``--epochs abc``, a missing argument) is one
+    ``error:`` line and exit 2, like every other bad input — not click's multi-line box."""
+    import sys
+
+    types = _usage_error_types()
+    if types is None:  # pragma: no cover
+        app()
+        return
+    usage_error, abort = types
+    try:
+        code = app(standalone_mode=False)
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `sdnas` / `sdnas lut`: the help, as before
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(getattr(exc, "exit_code", 2))
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "sdnas"
+        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+        typer.echo(f"error: {message} (see `{command} --help`)", err=True)
+        sys.exit(2)
+    except abort:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,10 @@ def profile(
     from ..profile.timing import parse_percentiles
     from ..io_utils import atomic_write_json, require_file
 
+    from ..runs import new_run_dir
+
     require_file(model, "model")
+    out_dir = new_run_dir("profile", out) if out is not None else model.parent / "profile"  # checked before timing
     backend = (backend or default_backend(model)).strip().lower()
     device = device or ("cuda" if backend == "trt" else "cpu")
     pcts = parse_percentiles(percentiles)
@@ -66,7 +69,6 @@ def profile(
     if prediction is not None:
         result["compare_lut"] = finish_comparison(prediction, result["stats"]["median"], result)
         result["warnings"] = list(dict.fromkeys(result["warnings"] + result["compare_lut"]["warnings"]))
-    out_dir = out if out is not None else model.parent / "profile"
     path = atomic_write_json(out_dir / "report.json", result)
     if report:
         atomic_write_json(report, result)

@@ -18,6 +18,7 @@ Exit codes of ``sdnas check`` (DESIGN.md §4; :data:`EXIT_CODES`):
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -81,14 +82,14 @@ class GateProfile:
             raise BadInputError(f"{source}: no gate set; set at least one of {', '.join(GATE_KEYS)}")
         for key in ("min_accuracy", "max_accuracy_drop"):
             value = getattr(self, key)
-            if value is not None and not 0.0 <= value <= 1.0:
+            if value is not None and not 0.0 <= value <= 1.0:  # NaN fails this too
                 raise BadInputError(f"{source}: {key}={value} must be a fraction in [0, 1] (e.g. 0.8 for 80%)")
         positive = {"max_latency_ms": self.max_latency_ms, "duration_s": self.duration_s}
         for key, value in positive.items():
-            if value is not None and value <= 0:
-                raise BadInputError(f"{source}: {key}={value} must be > 0")
-        if self.warmup_s < 0:
-            raise BadInputError(f"{source}: warmup_s={self.warmup_s} must be >= 0")
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise BadInputError(f"{source}: {key}={value} must be a finite number > 0")
+        if not (math.isfinite(self.warmup_s) and self.warmup_s >= 0):
+            raise BadInputError(f"{source}: warmup_s={self.warmup_s} must be a finite number >= 0")
         for key in ("batch", "limit", "threads"):
             value = getattr(self, key)
             if value is not None and value < 1:

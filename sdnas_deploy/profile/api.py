@@ -10,7 +10,8 @@ from ..errors import BadInputError
 from ..registry import lookup
 from ..runtime.stats import DEFAULT_PERCENTILES
 from . import backends  # noqa: F401  (fills PROFILE_BACKENDS)
-from .timing import PROFILE_BACKENDS, ProfileOptions, _check_timing_args, collect_warnings, parse_percentiles
+from ..runtime.loop import check_timing_args
+from .timing import PROFILE_BACKENDS, ProfileOptions, collect_warnings, parse_percentiles
 
 
 def profile_model(
@@ -36,7 +37,7 @@ def profile_model(
     from ..runtime.jetson import jetson_info, power_sampler
 
     run = lookup(PROFILE_BACKENDS, backend, "profile backend")
-    _check_timing_args(batch, warmup_s, iterations, duration_s)
+    check_timing_args(batch, warmup_s, iterations, duration_s)
     if threads is not None and threads < 1:
         raise BadInputError(f"threads must be >= 1, got {threads}")
     pcts = parse_percentiles(",".join(str(float(p)) for p in percentiles))

@@ -27,6 +27,7 @@ from ..runtime.runner import Runner
 from ..runtime.torch_runner import TorchRunner
 from ..export.onnx_export import check_input_shape
 from .report import format_profile_table, render_table  # noqa: F401  (re-exported: older callers)
+from ..runtime.loop import check_timing_args, run_timing_loop
 from ..runtime.stats import DEFAULT_PERCENTILES, cov_warning, summarize, throughput
 
 MIN_TIMED_CALLS = 10  # like trtexec's default --iterations=10 floor under --duration
@@ -76,17 +77,6 @@ def parse_percentiles(text: str) -> tuple[float, ...]:
     return tuple(sorted(set(values)))
 
 
-def _check_timing_args(batch: int, warmup_s: float, iterations: int | None, duration_s: float) -> None:
-    if batch < 1:
-        raise BadInputError(f"batch must be >= 1, got {batch}")
-    if warmup_s < 0:
-        raise BadInputError(f"warm-up must be >= 0 s, got {warmup_s}")
-    if iterations is not None and iterations < 1:
-        raise BadInputError(f"iterations must be >= 1, got {iterations}")
-    if iterations is None and duration_s <= 0:
-        raise BadInputError(f"duration must be > 0 s, got {duration_s}; or pass iterations")
-
-
 def time_calls(
     fn: Callable[[], Any], warmup_s: float, iterations: int | None, duration_s: float
 ) -> tuple[list[float], int, float]:
@@ -94,23 +84,15 @@ def time_calls(
 
     Returns (per-call latencies in ms, warm-up calls, warm-up seconds actually spent).
     """
-    start = time.perf_counter()
-    warm_calls = 0
-    while warm_calls == 0 or time.perf_counter() - start < warmup_s:
-        fn()
-        warm_calls += 1
-    warm_elapsed = time.perf_counter() - start
     latencies: list[float] = []
-    timed_start = time.perf_counter()
-    while True:
+
+    def timed() -> int:
         t0 = time.perf_counter()
         fn()
         latencies.append((time.perf_counter() - t0) * 1000.0)
-        if iterations is not None:
-            if len(latencies) >= iterations:
-                break
-        elif len(latencies) >= MIN_TIMED_CALLS and time.perf_counter() - timed_start >= duration_s:
-            break
+        return len(latencies)
+
+    warm_calls, warm_elapsed = run_timing_loop(fn, timed, warmup_s, iterations, duration_s, MIN_TIMED_CALLS)
     return latencies, warm_calls, warm_elapsed
 
 
@@ -201,7 +183,7 @@ def profile_onnx(
     Input: seeded random data of the model's static shape. ``threads`` sets ORT's intra-op thread count
     (None = ORT's default). :func:`profile.api.profile_model` is the full entry point (I/O binding, graphs).
     """
-    _check_timing_args(batch, warmup_s, iterations, duration_s)
+    check_timing_args(batch, warmup_s, iterations, duration_s)
     opts = ProfileOptions(device=device, batch=batch, warmup_s=warmup_s, iterations=iterations, duration_s=duration_s,
                           threads=threads, percentiles=tuple(percentiles), include_data_transfers=device != "cpu")
     runner = OrtRunner.from_file(path, device, threads, batch)
@@ -222,7 +204,7 @@ def profile_torch(
 ) -> dict[str, Any]:
     """Time eager PyTorch ``model(x)`` (fp32) with the same statistics as ORT; the model goes back where it was."""
     shape = check_input_shape(input_shape)
-    _check_timing_args(shape[0], warmup_s, iterations, duration_s)
+    check_timing_args(shape[0], warmup_s, iterations, duration_s)
     opts = ProfileOptions(device=device, batch=shape[0], warmup_s=warmup_s, iterations=iterations,
                           duration_s=duration_s, threads=threads, percentiles=tuple(percentiles))
     with TorchRunner(model, shape, device, threads) as runner:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import BadInputError
+from .loop import run_timing_loop
 from .stats import DEFAULT_PERCENTILES, summarize
 
 # Stage names in report order: the trtexec breakdown plus end-to-end latency.
@@ -99,22 +100,13 @@ def time_gpu_iterations(
         stages["enqueue"].append(enqueue_ms)
         stages["latency"].append(latency_ms)
 
+    def timed() -> int:
+        one(record=True)
+        return len(stages["latency"])
+
     with torch.cuda.stream(stream):
-        start = time.perf_counter()
-        warm_calls = 0
-        while warm_calls == 0 or time.perf_counter() - start < warmup_s:
-            one(record=False)
-            warm_calls += 1
-        warm_s = time.perf_counter() - start
-        timed_start = time.perf_counter()
-        while True:
-            one(record=True)
-            n = len(stages["latency"])
-            if iterations is not None:
-                if n >= iterations:
-                    break
-            elif n >= MIN_TIMED_ITERATIONS and time.perf_counter() - timed_start >= duration_s:
-                break
+        warm_calls, warm_s = run_timing_loop(lambda: one(record=False), timed, warmup_s, iterations, duration_s,
+                                             MIN_TIMED_ITERATIONS)
     return GpuIterations(stages, warm_calls, warm_s)
 
 
