@@ -37,6 +37,16 @@ def _atomic_write(path: Path, writer: Callable[[Path], None]) -> Path:
     return path
 
 
+def remove_stale_temp_files(folder: Path | str) -> int:
+    """Delete the ``.NAME.*.tmp`` files a killed atomic write left in ``folder`` (on resume); returns how many."""
+    removed = 0
+    for tmp in Path(folder).glob(".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink()
+            removed += 1
+    return removed
+
+
 def _plain_file_mode() -> int:
     """The mode a plain ``open(..., "w")`` would give (mkstemp's 0600 would hide reports from other users)."""
     umask = os.umask(0)

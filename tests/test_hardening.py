@@ -127,3 +127,97 @@ def test_huge_values_are_not_quoted_whole() -> None:
     assert len(info.value.message) < 300
     with pytest.raises(BadInputError, match="not a finite number"):
         from_mapping(SearchConfig, {"lr": float("nan")}, "recipe")
+
+
+def test_imagefolder_with_one_class_is_refused(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from sdnas_deploy.data import dataset_info
+
+    folder = tmp_path / "one" / "train" / "cat"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(folder / "a.png")
+    with pytest.raises(BadInputError, match=r"1 class folder; a classifier needs at least 2"):
+        dataset_info("imagefolder", data_dir=tmp_path / "one")
+
+
+def test_search_with_two_cells_is_refused() -> None:
+    from sdnas_deploy.nas.config import SearchConfig
+
+    with pytest.raises(BadInputError, match="at least 3 cells"):
+        SearchConfig(layers=2)
+
+
+def test_huge_or_bad_metadata_is_refused_before_anything_is_built(tmp_path: Path) -> None:
+    import json
+
+    from sdnas_deploy.training.weights import load_network, read_weights, save_weights
+
+    _, meta = read_weights(DEMO / "model.safetensors")
+    from sdnas_deploy.io_utils import load_safetensors
+
+    tensors, metadata = load_safetensors(DEMO / "model.safetensors")
+    base = json.loads(metadata["sdnas_meta"])
+    cases = [({"image_size": 100_000}, "larger than 4096"), ({"std": [0.0] * base["in_channels"]}, "value <= 0"),
+             ({"std": [0.5] * (base["in_channels"] + 2)}, "values for"), ({"mean": [float("nan")]}, "finite")]
+    from safetensors.torch import save_file
+
+    for changes, message in cases:
+        path = tmp_path / "w.safetensors"
+        save_file(tensors, str(path), metadata={**metadata, "sdnas_meta": json.dumps({**base, **changes})})
+        with pytest.raises(BadInputError, match=message):
+            load_network(path)
+    nan = {k: (v * float("nan") if v.is_floating_point() else v) for k, v in tensors.items()}
+    path = tmp_path / "nan.safetensors"
+    save_file(nan, str(path), metadata=metadata)
+    with pytest.raises(BadInputError, match="NaN or infinite values"):
+        load_network(path)
+    del save_weights, meta
+
+
+def test_diverged_training_stops_and_keeps_the_last_finite_epoch(tmp_path: Path) -> None:
+    import torch
+
+    from sdnas_deploy.checkpoint import load_checkpoint, save_checkpoint
+    from sdnas_deploy.spaces import parse_arch
+    from sdnas_deploy.training.config import TrainConfig
+    from sdnas_deploy.training.trainer import run_training
+    from sdnas_deploy.training.weights import load_network
+
+    space, arch = parse_arch("fbnet:" + "-".join(["k3_e1"] * 12))
+    base = dict(dataset="digits", setting="small", limit=48, batch_size=16, device="cpu", seed=0, epochs=3)
+    with pytest.raises(BadInputError, match="nothing (of this epoch )?was saved"):
+        run_training(arch, TrainConfig(**base, lr=1e30, grad_clip=0.0), tmp_path / "fresh", progress=False,
+                     space=space)
+    assert not (tmp_path / "fresh" / "last.safetensors").exists()
+    run = tmp_path / "run"
+    run_training(arch, TrainConfig(**base, lr=0.05), run, progress=False, space=space, stop_after=1)
+    good = (run / "last.safetensors").read_bytes()
+    state = load_checkpoint(run / "checkpoint.pt")  # the weights blow up during epoch 2: scale them to 1e30
+    state["model"] = {k: v * 1e30 if v.is_floating_point() else v for k, v in state["model"].items()}
+    save_checkpoint(run / "checkpoint.pt", state)
+    with pytest.raises(BadInputError, match="keep epoch 1, the last finite one"):
+        run_training(arch, TrainConfig(**base, lr=0.05), run, resume=True, progress=False, space=space)
+    assert (run / "last.safetensors").read_bytes() == good
+    load_network(run / "best.safetensors")  # still finite, still loads
+    del torch
+
+
+def test_search_resume_without_a_checkpoint_starts_fresh_and_keeps_config_of_good_epochs(tmp_path: Path) -> None:
+    import json
+
+    from sdnas_deploy.nas.config import SearchConfig
+    from sdnas_deploy.nas.searcher import run_search
+
+    tiny = dict(layers=3, channels=2, limit=48, epochs=1, batch_size=12, steps_per_epoch=1, seed=0, device="cpu",
+                method="darts")
+    (tmp_path / ".genotype.json.abc.tmp").write_text("half")
+    report = run_search(SearchConfig(**tiny), tmp_path, resume=True, progress=False)  # nothing to resume: fresh
+    assert report["status"] == "complete"
+    saved = json.loads((tmp_path / "config.json").read_text())
+    with pytest.raises(BadInputError):
+        run_search(SearchConfig(**{**tiny, "epochs": 2, "steps_per_epoch": 3, "lr": 1e30, "lr_min": 0.0, "arch_lr": 1e30,
+                                   "grad_clip": 0.0}), tmp_path,
+                   resume=True, progress=False)
+    assert json.loads((tmp_path / "config.json").read_text()) == saved  # the failed flags did not replace it
+    assert not list(tmp_path.glob(".*.tmp"))

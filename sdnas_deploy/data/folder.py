@@ -82,6 +82,9 @@ def folder_info(data_dir: Path | None = None, image_size: int | None = None) -> 
     size = _image_size(image_size)
     train = split_dir(data_dir, "train")
     num_classes = len(class_names(train))
+    if num_classes < 2:
+        raise BadInputError(f"{train} has {num_classes} class folder; a classifier needs at least 2 — add a folder "
+                            f"per class ({LAYOUT})")
     return DatasetInfo("imagefolder", num_classes, 3, size, IMAGENET_MEAN, IMAGENET_STD, f"image folder {train.parent}")
 
 

@@ -253,12 +253,14 @@ class BlockwiseRun:
         }
 
     def save(self) -> None:
-        atomic_write_json(self.out_dir / "report.json", self.report())
+        """Config, checkpoint, then the report that describes it (as the supernet engine)."""
+        atomic_write_json(self.out_dir / "config.json", to_dict(self.config))
         save_checkpoint(self.out_dir / "checkpoint.pt", {
             "format": CHECKPOINT_FORMAT, "epoch": self.epoch, "student": self.student.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
             "config": to_dict(self.config), "history": {"epochs": self.epochs},
         })
+        atomic_write_json(self.out_dir / "report.json", self.report())
 
     def restore(self) -> None:
         path = self.out_dir / "checkpoint.pt"
@@ -332,7 +334,6 @@ def run_blockwise(config: SearchConfig, out_dir: Path, resume: bool, progress: b
     if resume:
         run.restore()
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "config.json", to_dict(config))
     if progress:
         log(run.describe() + (f", resuming at epoch {run.epoch + 1}" if resume else ""))
         run.log_stages()

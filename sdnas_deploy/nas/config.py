@@ -121,9 +121,9 @@ def validate(config: SearchConfig) -> SearchConfig:
         value = getattr(c, name)
         if value is not None:
             _check(value >= 1, name, value, "use a positive integer or leave it unset")
-    # DARTS places reductions at layers//3 and 2*layers//3; fewer than 2 cells leaves no normal cell.
+    # DARTS places reductions at layers//3 and 2*layers//3: 2 cells are both reductions, so no normal cell is left.
     if c.layers is not None:
-        _check(c.layers >= 2, "layers", c.layers, "use at least 2 cells")
+        _check(c.layers >= 3, "layers", c.layers, "use at least 3 cells (2 would both be reduction cells)")
     _validate_space(c)
     _validate_method(c)
     for name in ("lr", "arch_lr", "temperature", "kd_lr"):

@@ -25,7 +25,7 @@ from ..checkpoint import load_run_checkpoint, rng_state, save_checkpoint, seed_e
 from ..config_utils import to_dict
 from ..device import DevicePolicy, grad_scaler, make_policy
 from ..errors import BadInputError
-from ..io_utils import atomic_write_json
+from ..io_utils import atomic_write_json, remove_stale_temp_files
 from ..methods import SearchContext, get_method
 from ..progress import Progress, log
 from ..spaces import get_space
@@ -219,10 +219,10 @@ class SearchRun:
         return {"epoch": epoch + 1, **probs}
 
     def save(self) -> None:
-        """Write the architecture, α history, report, then the checkpoint (each atomically)."""
-        self.space.save_arch(self.out_dir / "genotype.json", self.final_arch or self.model.derive())
-        atomic_write_json(self.out_dir / "alpha_history.json", self.alpha_history)
-        atomic_write_json(self.out_dir / "report.json", self.report())
+        """Write the run's config, the checkpoint, then the files that describe it — architecture, α history,
+        report (each atomically): a kill between them leaves the checkpoint, never a report ahead of it. The config
+        is written here, after a good epoch, so flags that make a resumed run fail never replace the run's own."""
+        atomic_write_json(self.out_dir / "config.json", to_dict(self.config))
         save_checkpoint(self.out_dir / "checkpoint.pt", {
             "format": CHECKPOINT_FORMAT, "epoch": self.epoch, "model": self.model.state_dict(),
             "w_optimizer": self.w_optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
@@ -230,6 +230,9 @@ class SearchRun:
             "rng": rng_state(), "config": to_dict(self.config),
             "history": {"epochs": self.epochs, "alphas": self.alpha_history, "timing": dict(self.timing.sums)},
         })
+        self.space.save_arch(self.out_dir / "genotype.json", self.final_arch or self.model.derive())
+        atomic_write_json(self.out_dir / "alpha_history.json", self.alpha_history)
+        atomic_write_json(self.out_dir / "report.json", self.report())
 
     def restore(self) -> None:
         """Continue from ``checkpoint.pt``: same state as right after its epoch in an uninterrupted run."""
@@ -297,8 +300,13 @@ class SearchRun:
 def run_search(config: SearchConfig, out_dir: Path | str, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) a search in ``out_dir`` and return the final report (also in ``report.json``)."""
     out_dir = Path(out_dir)
+    if resume and not (out_dir / "checkpoint.pt").is_file():
+        if progress:
+            log(f"note: {out_dir} holds no checkpoint yet (stopped before its first epoch ended): starting fresh")
+        resume = False
     if resume:
         check_resume_config(config, out_dir)
+        remove_stale_temp_files(out_dir)
     elif (out_dir / "checkpoint.pt").is_file():  # never overwrite an earlier run's results
         raise BadInputError(f"{out_dir} already holds a search; pass --resume to continue it or choose another --out")
     if get_method(config.method).engine == "blockwise":
@@ -309,7 +317,6 @@ def run_search(config: SearchConfig, out_dir: Path | str, resume: bool = False, 
     if resume:
         run.restore()
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "config.json", to_dict(config))
     if progress:
         log(f"search on {run.policy.describe()}: {config.space} space, {config.dataset}, supernet "
             f"{run.geometry.to_dict()}, {config.epochs} epochs, method {run.method.describe()}, relax={config.relax}; "

@@ -34,6 +34,18 @@ from ..registry import suggest
 
 SPACE_FIELD = "space"
 RELAXATIONS = ("softmax", "gumbel")
+# Upper bounds of a geometry's sizes: anything larger is a typo or a crafted file, refused before a tensor is built
+MAX_SIZES = {"input_size": 4096, "in_channels": 64, "num_classes": 100_000, "layers": 1000, "channels": 4096}
+
+
+def check_geometry_sizes(geometry: Any, names: tuple[str, ...]) -> None:
+    """Each of ``names`` a positive integer within :data:`MAX_SIZES` (one line naming the first that is not)."""
+    for name in names:
+        value = getattr(geometry, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BadInputError(f"geometry {name} must be a positive integer, got {value!r}")
+        if value > MAX_SIZES[name]:
+            raise BadInputError(f"geometry {name}={value} is larger than {MAX_SIZES[name]}; check the value")
 
 
 @dataclass(frozen=True)

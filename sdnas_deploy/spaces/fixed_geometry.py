@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from ..errors import BadInputError
 from ..registry import check_fields
-from .base import Space
+from .base import Space, check_geometry_sizes
 
 GEOMETRY_FIELDS = ("setting", "input_size", "in_channels", "num_classes")
 
@@ -27,10 +27,7 @@ class SettingGeometry:
     num_classes: int
 
     def __post_init__(self) -> None:
-        for name in GEOMETRY_FIELDS[1:]:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise BadInputError(f"geometry {name} must be a positive integer, got {value!r}")
+        check_geometry_sizes(self, GEOMETRY_FIELDS[1:])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -75,7 +75,7 @@ def validate(config: TrainConfig) -> TrainConfig:
             _check(value >= 1, name, value, "use a positive integer")
     _check(c.eval_batch_size >= 1, "eval_batch_size", c.eval_batch_size, "use a positive integer")
     if c.lr is not None:
-        _check(c.lr > 0, "lr", c.lr, "use a positive learning rate")
+        _check(math.isfinite(c.lr) and c.lr > 0, "lr", c.lr, "use a positive finite learning rate")
     if c.lr_decay is not None:
         _check(0 < c.lr_decay <= 1, "lr_decay", c.lr_decay, "use a factor in (0, 1]")
     if c.weight_decay is not None:

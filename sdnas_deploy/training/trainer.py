@@ -16,6 +16,7 @@ All files are written atomically, so an interrupted run keeps the last good epoc
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from ..checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_every
 from ..config_utils import to_dict
 from ..device import DevicePolicy, eval_mode, grad_scaler, make_policy
 from ..errors import BadInputError
-from ..io_utils import atomic_write_json
+from ..io_utils import atomic_write_json, remove_stale_temp_files
 from ..progress import Progress, log
 from .config import TrainConfig, resolve
 from .losses import distill_loss, upcast
@@ -97,7 +98,7 @@ def train_one_epoch(
             if not torch.isfinite(loss):
                 raise BadInputError(
                     f"training loss became {value} at epoch {epoch + 1}, step {step + 1}; lower --lr, keep "
-                    f"grad_clip > 0 or use --amp off, then rerun (files of the last good epoch are intact)"
+                    f"grad_clip > 0 or use --amp off, then rerun"
                 )
             scaler.scale(loss).backward()
             if config.grad_clip > 0:
@@ -261,15 +262,34 @@ class _TrainRun:
             drop_last=len(self.train_set) >= cfg.batch_size, epoch=epoch,
         )
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": drop_path}
-        record.update(train_one_epoch(self.model, train_loader, self.optimizer, self.scaler, self.policy, cfg, epoch,
-                                      self.progress, teacher=self.teacher))
+        try:
+            record.update(train_one_epoch(self.model, train_loader, self.optimizer, self.scaler, self.policy, cfg,
+                                          epoch, self.progress, teacher=self.teacher))
+        except BadInputError as exc:  # a non-finite loss: say what is kept
+            raise BadInputError(f"{exc.message}; {self._kept()}") from None
         self.scheduler.step()
         test_loader = make_loader(self.test_set, cfg.eval_batch_size, shuffle=False, seed=cfg.seed)
         record.update(evaluate(self.model, test_loader, self.policy, self.info.num_classes))
+        self._check_finite(record)
         record["time_s"] = time.perf_counter() - started
         self.epoch += 1
         self.history.append(record)
         return record
+
+    def _check_finite(self, record: dict[str, Any]) -> None:
+        """A diverged epoch (non-finite test loss or weights) stops the run before anything of it is saved, so
+        best/last keep the last finite epoch."""
+        finite = math.isfinite(record["test_loss"]) and math.isfinite(record["train_loss"])
+        if finite and all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            return
+        raise BadInputError(f"training diverged at epoch {record['epoch']} (test loss {record['test_loss']:.3g}); "
+                            f"lower --lr (now {record['lr']:.3g}) and rerun; {self._kept()}")
+
+    def _kept(self) -> str:
+        """What a run stopped by divergence keeps: the files of its last finite epoch, or nothing."""
+        if self.history:
+            return f"best/last.safetensors keep epoch {self.history[-1]['epoch']}, the last finite one"
+        return "nothing was saved"
 
     def meta(self, record: dict[str, Any]) -> NetworkMeta:
         info = self.info
@@ -359,6 +379,7 @@ def run_training(
     run = _TrainRun(impl, genotype, config, out_dir, progress)
     if resume and checkpoint.exists():
         run.restore(checkpoint)
+        remove_stale_temp_files(out_dir)
         if progress:
             log(f"resuming {out_dir} after epoch {run.epoch}/{config.epochs}")
     elif resume and progress:

@@ -85,9 +85,17 @@ def meta_from_json(text: str, source: str) -> NetworkMeta:
         raise BadInputError(f"{source}: invalid sdnas metadata (genotype/setting/dataset types); re-create the file with `sdnas train`")
     for name in ("mean", "std"):
         values = data.get(name, [])
-        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            raise BadInputError(f"{source}: invalid sdnas metadata ({name} must be a list of numbers); re-create the file")
+        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   and math.isfinite(v) for v in values):
+            raise BadInputError(f"{source}: invalid sdnas metadata ({name} must be a list of finite numbers); "
+                                "re-create the file")
+        if values and len(values) != data["in_channels"]:
+            raise BadInputError(f"{source}: invalid sdnas metadata ({name} has {len(values)} values for "
+                                f"{data['in_channels']} input channels); re-create the file with `sdnas train`")
         data[name] = [float(v) for v in values]
+    if any(v <= 0 for v in data.get("std", [])):
+        raise BadInputError(f"{source}: invalid sdnas metadata (std {data['std']} has a value <= 0: inputs would be "
+                            "divided by it); re-create the file with `sdnas train`")
     top1 = data.get("test_top1")
     if top1 is not None and (isinstance(top1, bool) or not isinstance(top1, (int, float)) or not math.isfinite(top1)):
         raise BadInputError(f"{source}: invalid sdnas metadata (test_top1={top1!r}); re-create the file with `sdnas train`")
@@ -181,6 +189,10 @@ def load_network(path: Path | str, auxiliary: bool = False) -> tuple[nn.Module, 
     except Exception as exc:  # the builder rejects impossible sizes with ordinary exceptions
         raise BadInputError(f"{path}: sdnas metadata describes a network that cannot be built ({exc}); re-create the file") from None
     _check_state(path, model, tensors)
+    bad = next((k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise BadInputError(f"{path}: weights hold NaN or infinite values (first: {bad}); the training run diverged — "
+                            "retrain with a lower --lr")
     model.load_state_dict(tensors, strict=True)
     if hasattr(model, "drop_path_prob"):
         model.drop_path_prob = 0.0

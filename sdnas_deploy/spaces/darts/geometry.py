@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from ...errors import BadInputError
 from ...registry import check_fields, suggest
+from ..base import check_geometry_sizes
 from ..keys import HWC, KeyParts
 from ..keys import key as key
 from ..keys import parse_key as _parse_key
@@ -58,10 +59,7 @@ class NetworkGeometry:
 
     def __post_init__(self) -> None:
         spec = get_setting(self.setting)
-        for name in _GEOMETRY_FIELDS[1:]:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise BadInputError(f"geometry {name} must be a positive integer, got {value!r}")
+        check_geometry_sizes(self, _GEOMETRY_FIELDS[1:])
         if self.channels < spec.min_channels:
             raise BadInputError(
                 f"setting {self.setting!r} needs channels >= {spec.min_channels}, got {self.channels}; raise it"
