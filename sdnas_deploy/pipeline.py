@@ -196,6 +196,9 @@ def build_summary(recipe: Recipe, out_dir: Path, search: dict, train: dict, side
             "summary": sfinal.get("summary") or {},
             "arch_string": sfinal.get("arch_string"),
             "dominant_eigenvalue": sfinal.get("dominant_eigenvalue"),
+            "method": search.get("method"),
+            "dna_score": sfinal.get("score"),  # DNA: summed block score of the selected architecture
+            "predicted_mmac": sfinal.get("predicted_mmac"),
         },
         "train": {k: tfinal.get(k) for k in ("best_top1", "best_top5", "last_top1", "last_top5", "params", "macs")},
         "export": {
@@ -216,9 +219,15 @@ def build_summary(recipe: Recipe, out_dir: Path, search: dict, train: dict, side
 def summary_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
     """Rows of the table `sdnas run` prints at the end."""
     s, t, e, p = summary["search"], summary["train"], summary["export"], summary["profile"]
-    rows = [
+    search_rows = [
+        ("search: method", s.get("method")),
         ("search: supernet val acc", s.get("supernet_val_acc")),
         ("search: discretized val acc", s.get("discretized_val_acc")),
+        ("search: DNA score", s.get("dna_score")),
+        ("search: predicted MMAC", s.get("predicted_mmac")),
+    ]
+    rows = [
+        *((name, value) for name, value in search_rows if value is not None),  # each method reports its own
         ("search: space", s.get("space")),
         ("search: architecture", s.get("arch_string")),
         *((f"search: {k.replace('_', ' ')}", v) for k, v in (s.get("summary") or {}).items() if isinstance(v, (int, float))),
