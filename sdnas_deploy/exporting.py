@@ -55,6 +55,23 @@ def format_options(config: ExportConfig) -> dict[str, Any]:
     return {name: getattr(config, name) for name in FORMAT_OPTION_FIELDS}
 
 
+def check_export_config(config: ExportConfig) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    """The formats and their options, validated, and every format's preflight run (TensorRT present: exit 5) —
+    what `export` and `sdnas run` check before anything is written or trained."""
+    from .export.formats import resolve_formats, split_options
+
+    specs = resolve_formats(config.format)
+    options = split_options(specs, format_options(config))
+    for spec in specs:
+        if spec.preflight is not None:
+            spec.preflight()  # exit 5 (with the remediation) before anything is written
+    if config.verify_images < 1:
+        raise BadInputError(f"verify_images={config.verify_images}: export verification needs at least 1 real image")
+    if config.calib_count < 1:
+        raise BadInputError(f"calib_count={config.calib_count}: INT8 calibration needs at least 1 image")
+    return specs, options
+
+
 def export_all(
     weights: Path, out_dir: Path, config: ExportConfig | None = None, data_dir: str | None = None,
     log_lines: bool = True,
@@ -67,20 +84,12 @@ def export_all(
     dataset, train split — never the images it is verified on).
     """
     from .data import load_arrays
-    from .export.formats import ExportJob, resolve_formats, split_options
+    from .export.formats import ExportJob
     from .progress import log
     from .training.weights import load_network
 
     config = config or ExportConfig()
-    specs = resolve_formats(config.format)
-    options = split_options(specs, format_options(config))
-    for spec in specs:
-        if spec.preflight is not None:
-            spec.preflight()  # exit 5 (with the remediation) before anything is written
-    if config.verify_images < 1:
-        raise BadInputError(f"verify_images={config.verify_images}: export verification needs at least 1 real image")
-    if config.calib_count < 1:
-        raise BadInputError(f"calib_count={config.calib_count}: INT8 calibration needs at least 1 image")
+    specs, options = check_export_config(config)
     model, meta = load_network(weights, auxiliary=False)
     model.eval()
     image_size = meta.image_size if _resizable(meta.dataset) else None

@@ -76,7 +76,8 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
     from .training.trainer import run_training
 
     out_dir = Path(out_dir)
-    teacher = teacher_job(recipe)  # checked before anything is written
+    validate_recipe(recipe)  # every section, before anything is written or trained
+    teacher = teacher_job(recipe)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "recipe.json", recipe.to_dict())
     stages = _Stages(out_dir, resume)
@@ -146,6 +147,28 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
     if check is not None and not check.passed:
         raise GateFailedError(f"pipeline finished but the gates failed: {check.reason}; see {out_dir / 'check.json'}")
     return summary
+
+
+def validate_recipe(recipe: Recipe) -> None:
+    """What each stage would refuse, found before the first stage runs: the train section in the search space's
+    setting, the export formats and options (and their preflight), the profile device and timing."""
+    from .errors import BadInputError
+    from .exporting import check_export_config
+    from .runtime.loop import check_timing_args
+    from .training.config import resolve
+
+    resolve(recipe.train, recipe.search.space)
+    check_export_config(recipe.export)
+    prof = recipe.profile
+    device = prof.device.strip().lower()
+    if device not in ("cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise BadInputError(f"{recipe.source} [profile]: device={prof.device!r}; expected cpu, cuda or cuda:N")
+    if prof.threads is not None and prof.threads < 1:
+        raise BadInputError(f"{recipe.source} [profile]: threads={prof.threads} must be >= 1")
+    try:
+        check_timing_args(prof.batch, prof.warmup_s, prof.iterations, prof.duration_s)
+    except BadInputError as exc:
+        raise BadInputError(f"{recipe.source} [profile]: {exc.message}") from None
 
 
 def teacher_job(recipe: Recipe) -> tuple[Any, Any, Any] | None:

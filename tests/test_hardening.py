@@ -221,3 +221,22 @@ def test_search_resume_without_a_checkpoint_starts_fresh_and_keeps_config_of_goo
                    resume=True, progress=False)
     assert json.loads((tmp_path / "config.json").read_text()) == saved  # the failed flags did not replace it
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ("export: {format: onnx, workspace_gib: 2}\n", "does not apply to --format onnx"),
+    ("export: {format: onxx}\n", "unknown export format"),
+    ("profile: {device: gpu0}\n", "device='gpu0'"),
+    ("profile: {duration_s: 0}\n", "duration must be"),
+    ("train: {setting: mobile}\n", "has no setting 'mobile'"),
+])
+def test_run_validates_the_whole_recipe_before_writing(tmp_path: Path, section: str, message: str) -> None:
+    out = tmp_path / "finished"
+    out.mkdir()
+    (out / "recipe.json").write_text('{"kept": true}')
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("search: {space: fbnet, setting: small, epochs: 1, limit: 48}\n" + section)
+    started = time.perf_counter()
+    line = one_error_line(runner.invoke(app, ["run", "--recipe", str(recipe), "--out", str(out)]), 2)
+    assert message in line and time.perf_counter() - started < 20
+    assert (out / "recipe.json").read_text() == '{"kept": true}' and sorted(p.name for p in out.iterdir()) == ["recipe.json"]
