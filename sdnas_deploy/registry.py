@@ -27,8 +27,10 @@ def register_into(table: dict[str, T], name: str) -> Callable[[T], T]:
 
 
 def suggest(name: str, choices: list[str] | Mapping[str, object]) -> str:
-    """A ' (did you mean X?)' hint for a mistyped name, or ''."""
-    close = difflib.get_close_matches(name, list(choices), n=1)
+    """A ' (did you mean X?)' hint for a mistyped name, or '' (a name that is not even a string gets none)."""
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name[:200], [str(c) for c in choices], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

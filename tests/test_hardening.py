@@ -240,3 +240,22 @@ def test_run_validates_the_whole_recipe_before_writing(tmp_path: Path, section: 
     line = one_error_line(runner.invoke(app, ["run", "--recipe", str(recipe), "--out", str(out)]), 2)
     assert message in line and time.perf_counter() - started < 20
     assert (out / "recipe.json").read_text() == '{"kept": true}' and sorted(p.name for p in out.iterdir()) == ["recipe.json"]
+
+
+def test_compare_lut_with_a_malformed_table_or_sidecar(tmp_path: Path) -> None:
+    import json
+
+    table = json.loads((Path(__file__).resolve().parent.parent / "latency_tables" / "x86-cpu-ort_cifar.json").read_text())
+    table["geometry"]["setting"] = 5
+    (tmp_path / "bad.json").write_text(json.dumps(table))
+    for name in ("model.onnx", "model.json"):
+        shutil.copy(DEMO / name, tmp_path / name)
+    line = one_error_line(runner.invoke(app, ["profile", str(tmp_path / "model.onnx"), "--compare-lut",
+                                              str(tmp_path / "bad.json"), "--iterations", "10"]), 2)
+    assert "unknown network setting 5" in line
+    sidecar = json.loads((tmp_path / "model.json").read_text())
+    sidecar["input"]["shape"] = [1, 1, None, 16]
+    (tmp_path / "model.json").write_text(json.dumps(sidecar))
+    line = one_error_line(runner.invoke(app, ["profile", str(tmp_path / "model.onnx"), "--compare-lut", "x86-cpu-ort",
+                                              "--iterations", "10"]), 2)
+    assert "is not four positive integers" in line

@@ -67,8 +67,10 @@ def _from_sidecar(sidecar: Any, source: str) -> tuple[Any, Any, Any, str]:
         _, arch = arch_from_json(raw, f"{source}: genotype", space.name)
     shape = (sidecar.get("input") or {}).get("shape") or []
     missing = [k for k in ("setting", "num_classes") if k not in meta]
-    if missing or len(shape) != 4:
-        what = f"metadata lacks {', '.join(missing)}" if missing else "input shape is not N x C x H x W"
+    well_formed = len(shape) == 4 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+    if missing or not well_formed:
+        what = (f"metadata lacks {', '.join(missing)}" if missing
+                else f"input shape {shape!r:.60} is not four positive integers N x C x H x W")
         raise BadInputError(f"{source}: cannot tell the network geometry ({what}); re-export the model with `sdnas export`")
     if shape[2] != shape[3]:
         raise BadInputError(f"{source}: input {shape[2]}x{shape[3]} is not square; latency tables describe square inputs")
