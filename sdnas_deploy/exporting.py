@@ -8,6 +8,7 @@ profile → the images it is scored on → :func:`deploy.gates.run_check`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass
@@ -107,19 +108,50 @@ def export_all(
     job = ExportJob(
         model=model, out_dir=Path(out_dir), input_shape=tuple(meta.input_shape), images=images, labels=labels,
         calib_images=calib_images, calib_source=calib_source, genotype=meta.genotype, mean=meta.mean, std=meta.std,
-        metadata={"weights": str(weights), "space": meta.space, "dataset": meta.dataset, "setting": meta.setting,
+        metadata={**local_weights(weights, Path(out_dir)), "space": meta.space, "dataset": meta.dataset, "setting": meta.setting,
                   "num_classes": meta.num_classes, "layers": meta.layers, "channels": meta.channels,
                   "trained_epochs": meta.epoch, "test_top1_torch": meta.test_top1},
     )
     results = []
     for spec in specs:
         start = time.perf_counter()
-        sidecar = spec.export(job, **options[spec.name])
-        result = ExportResult(spec.name, spec.output_path(out_dir), sidecar, time.perf_counter() - start)
+        sidecar, path = _export_staged(spec, job, options[spec.name])
+        result = ExportResult(spec.name, path, sidecar, time.perf_counter() - start)
         if log_lines:
             log(result.line)
         results.append(result)
     return results
+
+
+def local_weights(weights: Path, out_dir: Path) -> dict[str, str]:
+    """The PyTorch weights an export describes, copied beside it (``weights-<sha12>.safetensors``) so the sidecar
+    names a file in its own folder, with its sha256 (``check`` and ``profile --backend torch`` verify both)."""
+    from .io_utils import atomic_write_bytes
+    from .runtime.fingerprint import file_sha256
+
+    sha = file_sha256(weights)
+    local = Path(out_dir) / f"weights-{sha[:12]}.safetensors"
+    if not local.is_file() or file_sha256(local) != sha:
+        atomic_write_bytes(local, Path(weights).read_bytes())
+    return {"weights": local.name, "weights_sha256": sha}
+
+
+def _export_staged(spec: Any, job: Any, options: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """Export one format in a staging folder, then publish it (``export.publish``): a failed verification never
+    replaces a verified pair, and the pair is moved into place artifact first, sidecar last."""
+    from .errors import VerificationError
+    from .export.publish import publish, staging
+
+    final = spec.output_path(job.out_dir)
+    with staging(job.out_dir) as stage:
+        try:
+            sidecar = spec.export(dataclasses.replace(job, out_dir=stage), **options)
+        except VerificationError as exc:
+            where = publish(stage, final, spec.sidecar_of, passed=False)
+            message = exc.message.replace(str(stage / final.name), str(where)).replace(str(stage), str(job.out_dir))
+            kept = f"; the verified {final.name} there is kept" if where != final else ""
+            raise VerificationError(message + kept) from None
+        return sidecar, publish(stage, final, spec.sidecar_of, passed=True)
 
 
 def export_weights(weights: Path, out_dir: Path, config: ExportConfig | None = None, data_dir: str | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -188,7 +189,7 @@ def test_file_kind_must_fit_the_backend(demo_copy: Path) -> None:
 @pytest.mark.parametrize(
     ("changes", "precision", "message"),
     [
-        ({"sha256": "0" * 64}, "fp32", r"records sha256 000000000000… but the file has 69da36790194"),
+        ({"sha256": "0" * 64}, "fp32", r"do not belong together \(the sidecar records sha256 000000000000…, the file has 69da36790194"),
         ({"verified": False}, "fp32", "says verified=false"),
         ({"precision": "int8"}, "fp32", "the artifact is int8 .model.json. but the gate profile requires precision fp32"),
         ({}, "fp16", "the artifact is fp32 .model.json. but the gate profile requires precision fp16"),
@@ -220,8 +221,20 @@ def test_artifact_info_and_missing_sidecar(demo_copy: Path, tmp_path: Path) -> N
 def test_weights_are_found_by_recorded_path_or_next_to_the_model(demo_copy: Path, tmp_path: Path) -> None:
     sidecar = {"metadata": {"weights": str(tmp_path / "elsewhere" / "model.safetensors")}}
     assert weights_path(demo_copy, sidecar) == demo_copy.parent / "model.safetensors"  # moved with the model
-    assert weights_path(demo_copy, {"metadata": {"weights": str(DEMO / "model.safetensors")}}) == DEMO / "model.safetensors"
+    outside = {"metadata": {"weights": str(DEMO / "model.safetensors")}}
+    assert weights_path(demo_copy, outside) == demo_copy.parent / "model.safetensors"  # never the outside file
     assert weights_path(demo_copy, {}) is None
+    (demo_copy.parent / "model.safetensors").unlink()
+    with pytest.raises(BadInputError, match="outside the model's folder"):  # a crafted sidecar points elsewhere
+        weights_path(demo_copy, outside)
+    shutil.copy(DEMO / "model.safetensors", demo_copy.parent / "w.safetensors")
+    with pytest.raises(VerificationError, match="differ from those exported"):
+        weights_path(demo_copy, {"metadata": {"weights": "w.safetensors", "weights_sha256": "0" * 64}})
+    from sdnas_deploy.runtime.fingerprint import file_sha256
+
+    sha = file_sha256(demo_copy.parent / "w.safetensors")
+    assert weights_path(demo_copy, {"metadata": {"weights": "w.safetensors", "weights_sha256": sha}}) == \
+        demo_copy.parent / "w.safetensors"
     assert weights_path(demo_copy.with_suffix(".safetensors"), {}) == demo_copy.with_suffix(".safetensors")
 
 

@@ -259,3 +259,38 @@ def test_compare_lut_with_a_malformed_table_or_sidecar(tmp_path: Path) -> None:
     line = one_error_line(runner.invoke(app, ["profile", str(tmp_path / "model.onnx"), "--compare-lut", "x86-cpu-ort",
                                               "--iterations", "10"]), 2)
     assert "is not four positive integers" in line
+
+
+def test_a_failed_reexport_never_replaces_a_verified_pair(tmp_path: Path) -> None:
+    import json
+
+    from sdnas_deploy.errors import VerificationError
+    from sdnas_deploy.exporting import export_all
+    from sdnas_deploy.recipes import ExportConfig
+
+    out = tmp_path / "export"
+    export_all(DEMO / "model.safetensors", out, ExportConfig(verify_images=32), log_lines=False)
+    good = {name: (out / name).read_bytes() for name in ("model.onnx", "model.json")}
+    assert json.loads(good["model.json"])["verified"] is True
+    weights = json.loads(good["model.json"])["metadata"]["weights"]
+    assert (out / weights).is_file() and "/" not in weights  # the weights travel with the export
+    with pytest.raises(VerificationError, match="the verified model.onnx there is kept"):
+        export_all(DEMO / "model.safetensors", out, ExportConfig(verify_images=32, atol=1e-12), log_lines=False)
+    assert {name: (out / name).read_bytes() for name in ("model.onnx", "model.json")} == good
+    failed = json.loads((out / "model.failed.json").read_text())
+    assert failed["verified"] is False and failed["file"] == "model.failed.onnx" and (out / "model.failed.onnx").is_file()
+    assert not list(out.glob(".export-staging-*"))
+    line = one_error_line(runner.invoke(app, ["check", str(out / "model.failed.onnx"), "--max-latency-ms", "100"]), 3)
+    assert "verified=false" in line
+
+
+def test_check_names_a_pair_that_does_not_belong_together(tmp_path: Path) -> None:
+    import json
+
+    for name in ("model.onnx", "model.json"):
+        shutil.copy(DEMO / name, tmp_path / name)
+    side = json.loads((tmp_path / "model.json").read_text())
+    side["sha256"] = "1" * 64  # as if a kill left a new model.onnx beside the old sidecar
+    (tmp_path / "model.json").write_text(json.dumps(side))
+    line = one_error_line(runner.invoke(app, ["check", str(tmp_path / "model.onnx"), "--max-latency-ms", "100"]), 3)
+    assert "do not belong together" in line

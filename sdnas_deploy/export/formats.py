@@ -23,8 +23,8 @@ from ..errors import BadInputError
 from ..registry import register_into, suggest
 from .accuracy import PRECISIONS
 from .calibration import CALIB_METHODS
-from .onnx_export import MAX_OPSET, MIN_OPSET
-from ..runtime.trt_env import TENSORRT_REMEDIATION, require_tensorrt
+from .onnx_export import MAX_OPSET, MIN_OPSET, sidecar_path
+from ..runtime.trt_env import TENSORRT_REMEDIATION, engine_sidecar_path, require_tensorrt
 
 
 @dataclass
@@ -81,6 +81,7 @@ class FormatSpec:
     aliases: tuple[str, ...] = ()
     description: str = ""
     preflight: Callable[[], Any] | None = None
+    sidecar_of: Callable[[Path], Path] = sidecar_path  # artifact -> its sidecar JSON
 
     def resolve_options(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Defaults overlaid with ``given``; unknown option or bad value -> BadInputError."""
@@ -135,11 +136,12 @@ def export_format(
     aliases: tuple[str, ...] = (),
     description: str = "",
     preflight: Callable[[], Any] | None = None,
+    sidecar_of: Callable[[Path], Path] = sidecar_path,
 ) -> Callable[[Exporter], Exporter]:
     """Decorator: register an exporter function under ``name`` (and its aliases) in FORMATS."""
 
     def deco(fn: Exporter) -> Exporter:
-        spec = FormatSpec(name, suffix, fn, dict(options or {}), tuple(aliases), description, preflight)
+        spec = FormatSpec(name, suffix, fn, dict(options or {}), tuple(aliases), description, preflight, sidecar_of)
         register_into(FORMATS, name)(spec)
         for alias in aliases:
             register_into(ALIASES, alias)(name)
@@ -256,6 +258,7 @@ def _export_onnx(job: ExportJob, out_path: Path, **o: Any) -> dict[str, Any]:
     aliases=("tensorrt", "engine"),
     description="TensorRT engine (raw plan, built on the target; metadata in a sidecar JSON)",
     preflight=require_tensorrt,
+    sidecar_of=engine_sidecar_path,
 )
 def _export_trt(job: ExportJob, out_path: Path, **o: Any) -> dict[str, Any]:
     from .trt_export import export_engine

@@ -221,17 +221,31 @@ def load_sidecar(onnx_path: Path | str) -> dict[str, Any] | None:
 
 def weights_path(model_path: Path, sidecar: Mapping[str, Any]) -> Path | None:
     """The PyTorch weights behind a model: the model itself if it is .safetensors, else the sidecar's
-    ``metadata.weights`` (as recorded, or by name next to the model); None when there are none."""
+    ``metadata.weights`` resolved in the model's own folder (a path that leaves it is refused: a sidecar is as
+    untrusted as any input), checked against ``metadata.weights_sha256`` when the export recorded it; None when
+    the sidecar names no weights or they are not there."""
+    model_path = Path(model_path)
     if model_path.suffix == ".safetensors":
         return model_path
     meta = sidecar.get("metadata")
     recorded = meta.get("weights") if isinstance(meta, dict) else None
-    if not recorded:
+    if not recorded or not isinstance(recorded, str):
         return None
-    for candidate in (Path(recorded), model_path.parent / Path(recorded).name):
-        if candidate.is_file():
-            return candidate
-    return None
+    folder = model_path.parent.resolve()
+    named = (folder / recorded).resolve()
+    by_name = folder / Path(recorded).name  # sidecars written before the weights were copied beside the model
+    found = next((p for p in (named, by_name) if p.is_relative_to(folder) and p.is_file()), None)
+    if found is None:
+        if named.is_file():  # it exists, but outside the model's folder
+            raise BadInputError(f"{model_path}: its sidecar's metadata.weights {recorded!r:.80} is outside the model's "
+                                "folder; re-export with `sdnas export` (it copies the weights beside the model)")
+        return None
+    inside = found
+    expected = meta.get("weights_sha256")
+    if expected is not None and file_sha256(inside) != expected:
+        raise VerificationError(f"{model_path}: weights {inside.name} differ from those exported (sha256 "
+                                f"{str(expected)[:12]}…); re-export the model or restore the file")
+    return inside
 
 
 def genotype_json(genotype: Any) -> Any:

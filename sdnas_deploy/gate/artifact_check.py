@@ -66,8 +66,9 @@ def inspect_artifact(model_path: Path, gates: "GateProfile", warnings: list[str]
     recorded = sidecar.get("sha256")
     if recorded is not None and recorded != sha:
         raise VerificationError(
-            f"{model_path}: {side_path.name} records sha256 {str(recorded)[:12]}… but the file has {sha[:12]}… "
-            "(changed after export); re-export the model or restore the file"
+            f"{model_path}: {model_path.name} and {side_path.name} do not belong together (the sidecar records "
+            f"sha256 {str(recorded)[:12]}…, the file has {sha[:12]}…: changed after export, or an export was "
+            "interrupted between the two); re-export the model or restore the pair"
         )
     if sidecar.get("verified") is False:
         raise VerificationError(
