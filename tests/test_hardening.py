@@ -294,3 +294,19 @@ def test_check_names_a_pair_that_does_not_belong_together(tmp_path: Path) -> Non
     (tmp_path / "model.json").write_text(json.dumps(side))
     line = one_error_line(runner.invoke(app, ["check", str(tmp_path / "model.onnx"), "--max-latency-ms", "100"]), 3)
     assert "do not belong together" in line
+
+
+def test_expect_sha256_pins_the_artifact(tmp_path: Path) -> None:
+    from sdnas_deploy.runtime.fingerprint import file_sha256
+
+    sha = file_sha256(DEMO / "model.onnx")
+    wrong = ("0" if sha[0] != "0" else "1") + sha[1:]
+    result = runner.invoke(app, ["check", str(DEMO / "model.onnx"), "--max-latency-ms", "100", "--expect-sha256", wrong])
+    assert result.exit_code == 3 and "not the artifact you built" in result.output
+    shutil.copy(DEMO / "model.onnx", tmp_path / "model.onnx")
+    shutil.copy(DEMO / "model.json", tmp_path / "model.json")
+    line = one_error_line(runner.invoke(app, ["profile", str(tmp_path / "model.onnx"), "--expect-sha256", "abc"]), 2)
+    assert "64 hex digits" in line
+    ok = runner.invoke(app, ["profile", str(tmp_path / "model.onnx"), "--expect-sha256", sha, "--iterations", "10",
+                             "--warmup-ms", "0"])
+    assert ok.exit_code == 0, ok.output

@@ -42,6 +42,8 @@ def check(
     warmup_s: Optional[float] = typer.Option(None, "--warmup-s", help="Warm-up before timing (default 1 s)."),
     duration_s: Optional[float] = typer.Option(None, "--duration-s", help="Timed duration (default 3 s)."),
     threads: Optional[int] = typer.Option(None, help="Intra-op threads (default: runtime default)."),
+    expect_sha256: Optional[str] = typer.Option(None, "--expect-sha256", metavar="HEX", help="Refuse the artifact "
+                                                "(exit 3) unless its SHA-256 is this: the sidecar's own is untrusted."),
     force: bool = typer.Option(False, "--force", help="trt: run an engine built for another GPU/TensorRT (warns instead of exit 5)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report to this file."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Write a JUnit XML report (one test case per gate)."),
@@ -70,6 +72,9 @@ def check(
                            duration_s=duration_s, threads=threads, force=force or None)
         profile.validate("gates")
         require_file(model, "model")
+        from ..runtime.fingerprint import require_sha256
+
+        require_sha256(model, expect_sha256)
         result = check_model(model, profile)
     except SdnasError as exc:
         result = CheckReport.from_error(model, exc, profile, began)

@@ -42,6 +42,8 @@ def profile(
     threads: Optional[int] = typer.Option(None, help="CPU intra-op threads (default: runtime default)."),
     cuda_graph: bool = typer.Option(False, "--cuda-graph/--no-cuda-graph", help="Replay the forward as one CUDA graph (GPU only)."),
     include_data_transfers: bool = typer.Option(False, "--include-data-transfers", help="Time host->device and device->host copies too (GPU)."),
+    expect_sha256: Optional[str] = typer.Option(None, "--expect-sha256", metavar="HEX", help="Refuse the artifact "
+                                                "(exit 3) unless its SHA-256 is this: the sidecar's own is untrusted."),
     force: bool = typer.Option(False, "--force", help="Run a TensorRT engine built on another device/TensorRT anyway."),
     compare_lut: Optional[str] = typer.Option(None, "--compare-lut", metavar="TARGET", help="Show the latency table's prediction for this target (or table file) next to the measured median."),
     out: Optional[Path] = typer.Option(None, "--out", help="Directory for report.json (default: <model dir>/profile)."),
@@ -56,7 +58,10 @@ def profile(
 
     from ..runs import new_run_dir
 
+    from ..runtime.fingerprint import require_sha256
+
     require_file(model, "model")
+    require_sha256(model, expect_sha256)
     out_dir = new_run_dir("profile", out) if out is not None else model.parent / "profile"  # checked before timing
     backend = (backend or default_backend(model)).strip().lower()
     device = device or ("cuda" if backend == "trt" else "cpu")

@@ -129,6 +129,23 @@ def fingerprint_key(fp: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def require_sha256(path: Path | str, expected: str | None) -> None:
+    """``--expect-sha256``: the artifact is the one the user built (a sidecar's own sha256 is as untrusted as the
+    file it describes). Mismatch → VerificationError (exit 3); a malformed digest → BadInputError."""
+    if expected is None:
+        return
+    text = expected.strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise BadInputError(f"--expect-sha256 {expected[:70]!r}: give the 64 hex digits of the file's SHA-256 "
+                            "(`sha256sum FILE`)")
+    actual = file_sha256(path)
+    if actual != text:
+        from ..errors import VerificationError
+
+        raise VerificationError(f"{path}: sha256 is {actual[:12]}…, not the expected {text[:12]}…; this is not the "
+                                "artifact you built — rebuild or copy it again")
+
+
 def file_sha256(path: Path | str) -> str:
     """SHA-256 of a file, streamed (identity of an artifact in sidecars and reports)."""
     path = require_file(path, "model file")
