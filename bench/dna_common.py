@@ -1,12 +1,14 @@
 """What the DNA benches share: the teacher, retraining an architecture, and measuring its latency here.
 
-Everything runs on the embedded digits with the `search/dna-digits.yaml` recipe's `train:` section (shortened by
-``RETRAIN_EPOCHS``), one torch thread per process, and is cached under the bench's ``--out`` so reruns resume.
+Everything runs with the `search/dna-digits.yaml` recipe's sections (retraining shortened to ``RETRAIN_EPOCHS``) on
+the embedded digits, or on another dataset given as ``data`` (dataset, limit, image_size overrides), one torch
+thread per process, and is cached under the bench's ``--out`` so reruns resume.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -38,8 +40,8 @@ def recipe() -> Any:
     return load_recipe(resolve_data_file("search", RECIPE))
 
 
-def train_teacher(spec: str, out_root: Path) -> Path:
-    """Train ``spec`` with the recipe's train section (full epochs); returns its best weights."""
+def train_teacher(spec: str, out_root: Path, data: dict[str, Any] | None = None, epochs: int | None = None) -> Path:
+    """Train ``spec`` with the recipe's train section (its epochs unless ``epochs``); returns its best weights."""
     import torch
 
     torch.set_num_threads(1)
@@ -48,16 +50,16 @@ def train_teacher(spec: str, out_root: Path) -> Path:
     from sdnas_deploy.training.trainer import run_training
 
     space, arch = parse_arch(spec)
-    config = override(recipe().train, device="cpu", setting=space.setting_for(arch))
-    out = out_root / "teacher" / hashlib.sha1(spec.encode()).hexdigest()[:10]
+    config = override(recipe().train, device="cpu", setting=space.setting_for(arch), epochs=epochs, **(data or {}))
+    key = json.dumps([spec, data, epochs], sort_keys=True)
+    out = out_root / "teacher" / hashlib.sha1(key.encode()).hexdigest()[:10]
     cached(out, lambda r: run_training(arch, config, out, resume=r, progress=False, space=space))
     return out / "best.safetensors"
 
 
-def retrain(arch_json: dict[str, Any], seed: int, out_root: str, teacher: str | None = None) -> dict[str, Any]:
+def retrain(arch_json: dict[str, Any], seed: int, out_root: str, teacher: str | None = None,
+            data: dict[str, Any] | None = None) -> dict[str, Any]:
     """Best test top-1, parameters and MACs of ``arch_json`` retrained with the recipe (``RETRAIN_EPOCHS``)."""
-    import json
-
     import torch
 
     torch.set_num_threads(1)
@@ -66,8 +68,8 @@ def retrain(arch_json: dict[str, Any], seed: int, out_root: str, teacher: str | 
     from sdnas_deploy.training.trainer import run_training
 
     space, arch = arch_from_json(arch_json)
-    config = override(recipe().train, device="cpu", seed=seed, epochs=RETRAIN_EPOCHS, teacher=teacher)
-    key = json.dumps([arch_json, seed, teacher], sort_keys=True)
+    config = override(recipe().train, device="cpu", seed=seed, epochs=RETRAIN_EPOCHS, teacher=teacher, **(data or {}))
+    key = json.dumps([arch_json, seed, teacher] + ([data] if data else []), sort_keys=True)
     out = Path(out_root) / "train" / hashlib.sha1(key.encode()).hexdigest()[:12]
     report = cached(out, lambda r: run_training(arch, config, out, resume=r, progress=False, space=space))
     final = report["final"]
