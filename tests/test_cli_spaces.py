@@ -42,8 +42,8 @@ def test_search_refuses_unknown_space_method_and_a_table_of_another_space(tmp_pa
     assert "did you mean 'proxyless'" in one_error_line(
         runner.invoke(app, ["search", "--space", "proxyles", "--out", str(tmp_path / "a")]), 2)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("search:\n  method: dna\n")
-    assert "unknown search method 'dna'" in one_error_line(
+    recipe.write_text("search:\n  method: enas\n")
+    assert "unknown search method 'enas'" in one_error_line(
         runner.invoke(app, ["search", "--recipe", str(recipe), "--out", str(tmp_path / "b")]), 2)
     darts_table = str(resolve_table("x86-cpu-ort", "cifar", space="darts"))
     line = one_error_line(runner.invoke(app, ["search", "--space", "fbnet", "--lut", darts_table, "--latency-budget", "1",

@@ -32,8 +32,8 @@ def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "best.safetensors"
 
 
-def _config(teacher: Path | None, **kw) -> SearchConfig:
-    base = dict(space="dna", method="dna", teacher=None if teacher is None else str(teacher), limit=96, epochs=2, batch_size=16, steps_per_epoch=2,
+def _config(teacher_path: Path | None, **kw) -> SearchConfig:
+    base = dict(space="dna", method="dna", teacher=None if teacher_path is None else str(teacher_path), limit=96, epochs=2, batch_size=16, steps_per_epoch=2,
                 rate_max=8, rate_batches=1, calib_batches=1, top_k=3, device="cpu", seed=0)
     return SearchConfig(**{**base, **kw})
 
@@ -195,3 +195,20 @@ def test_latency_budget_with_a_table_lacking_the_students_keys(teacher: Path, tm
     with pytest.raises(BadInputError, match="sdnas lut build"):
         run_search(_config(teacher, lut=str(table), latency_budget=5.0), tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_torchvision_teacher_with_stages_chosen_by_hand(tmp_path: Path) -> None:
+    """A torchvision MobileNetV2 (RGB, ImageNet-style strides) teaching the grey 16 px digits student: its automatic
+    cut asks block 1 to downsample by 4 (one line naming --stages); the points chosen by hand work."""
+    import torch
+    import torchvision
+
+    weights = tmp_path / "mnv2.pth"
+    torch.save(torchvision.models.get_model("mobilenet_v2", weights=None, num_classes=10).state_dict(), weights)
+    spec = dict(teacher="torchvision:mobilenet_v2", teacher_weights=str(weights))
+    with pytest.raises(BadInputError, match="changes resolution by 1 or 2 at most; pass --stages"):
+        run_search(_config(None, **spec), tmp_path / "auto", progress=False)
+    report = run_search(_config(None, **spec, stages=[1, 3, 6, 10, 13, 17], epochs=1), tmp_path / "hand",
+                        progress=False)
+    assert [b["end"] for b in report["teacher"]["blocks"]] == [1, 3, 6, 10, 13, 17]
+    assert report["student_stages"][-1]["out_width"] == 320 and report["status"] == "complete"

@@ -120,16 +120,22 @@ def test_nan_in_first_epoch_says_no_checkpoint(tmp_path: Path) -> None:
     assert not (tmp_path / "checkpoint.pt").exists()
 
 
-def test_resume_rejects_structural_change_and_missing_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(BadInputError, match="nothing to resume"):
-        run_search(_tiny(), tmp_path / "empty", resume=True, progress=False)
-    with monkeypatch.context() as patch:
+def test_resume_rejects_structural_change_and_starts_fresh_without_a_checkpoint(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patch:  # killed before its first epoch ended: nothing to resume, a fresh start
         _interrupt_at_epoch(patch, 0)
+        with pytest.raises(KeyboardInterrupt):
+            run_search(_tiny(), tmp_path / "early", progress=False)
+    assert not (tmp_path / "early" / "config.json").exists()
+    assert run_search(_tiny(epochs=1), tmp_path / "early", resume=True, progress=False)["status"] == "complete"
+    with monkeypatch.context() as patch:
+        _interrupt_at_epoch(patch, 1)
         with pytest.raises(KeyboardInterrupt):
             run_search(_tiny(), tmp_path / "run", progress=False)
     with pytest.raises(BadInputError, match="layers 3 -> 4"):
         run_search(_tiny(layers=4), tmp_path / "run", resume=True, progress=False)
-    with pytest.raises(BadInputError, match="no checkpoint.pt"):
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"corrupt")
+    with pytest.raises(BadInputError, match="corrupt or unsafe checkpoint"):
         run_search(_tiny(), tmp_path / "run", resume=True, progress=False)
 
 
