@@ -44,6 +44,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         if value is None and type(None) in args:
             return None
+        if float in args and isinstance(value, float) and not math.isfinite(value):
+            raise BadInputError(f"{where}: {value} is not a finite number; pass a finite value")
         for arg in args:
             if arg is type(None):
                 continue
