@@ -76,7 +76,7 @@ def retrain(arch_json: dict[str, Any], seed: int, out_root: str, teacher: str | 
     return {"top1": final["best_top1"], "params": final["params"], "macs": final["macs"], "train_dir": str(out)}
 
 
-def latency_ms(arch_json: dict[str, Any]) -> float:
+def latency_ms(arch_json: dict[str, Any], input_size: int = 16) -> float:
     """Median latency (ms) of the network on this CPU: ONNX Runtime, 1 thread, batch 1, 5 sessions' median."""
     import torch
 
@@ -85,7 +85,7 @@ def latency_ms(arch_json: dict[str, Any]) -> float:
     from sdnas_deploy.spaces import arch_from_json
 
     space, arch = arch_from_json(arch_json)
-    geometry = space.geometry("small", input_size=16, in_channels=1, num_classes=10)
+    geometry = space.geometry("small", input_size=input_size, in_channels=1, num_classes=10)
     stats = measure_network(arch, geometry, backend="ort", threads=1, repeats=50, space=space, sessions=5)
     return float(stats["p50"])
 

@@ -12,8 +12,9 @@ measured here (ONNX Runtime, 1 thread, batch 1). Also: the DNA architectures ret
 distillation target (`sdnas train --teacher`, w 0.5, T 4).
 
     .venv/bin/python bench/dna_vs.py [--seeds 0 1 2] [--budget 3.0] [--workers 2] [--out runs/bench-dna-vs]
+        [--dataset fashion-mnist --limit 4000 --image-size 16]
 
-Prints a table and writes ``bench/results/dna_vs.json``.
+Prints a table and writes ``bench/results/dna_vs[_DATASET].json``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ SD_SEARCH = {"method": "sd-darts", "relax": "gumbel", "epochs": 8, "batch_size":
              "penalty": "budget", "penalty_weight": 2.0, "penalty_warmup_epochs": 2}  # search/fbnet-digits.yaml's
 
 
-def search_one(method: str, seed: int, budget: float, teacher: str, out_root: str) -> dict:
+def search_one(method: str, seed: int, budget: float, teacher: str, out_root: str, data: dict) -> dict:
     """One search; returns the architecture JSON, its predicted MMAC and the search's wall time."""
     import torch
 
@@ -49,7 +50,7 @@ def search_one(method: str, seed: int, budget: float, teacher: str, out_root: st
     started = time.perf_counter()
     if method == "random":
         rng = random.Random(seed)
-        geometry = space.geometry("small", input_size=16, in_channels=1, num_classes=10)
+        geometry = space.geometry("small", input_size=data.get("image_size", 16), in_channels=1, num_classes=10)
         tries = 0
         while True:
             tries += 1
@@ -59,10 +60,10 @@ def search_one(method: str, seed: int, budget: float, teacher: str, out_root: st
         return {"method": method, "seed": seed, "arch": space.arch_to_dict(arch), "search_s": 0.0, "tries": tries}
     base = recipe().search
     if method == "dna":
-        config = override(base, device="cpu", seed=seed, teacher=teacher, flops_budget=budget)
+        config = override(base, device="cpu", seed=seed, teacher=teacher, flops_budget=budget, **data)
     else:
         config = override(base, device="cpu", seed=seed, teacher=None, teacher_arch=None, flops_budget=budget,
-                          **SD_SEARCH)
+                          **SD_SEARCH, **data)
     report = cached(out, lambda r: run_search(config, out, resume=r, progress=False))
     return {"method": method, "seed": seed, "arch": report["final"]["genotype"],
             "search_s": time.perf_counter() - started}
@@ -74,28 +75,35 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="runs/bench-dna-vs")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--teacher-epochs", type=int, default=None, help="default: the recipe's train epochs")
     args = parser.parse_args()
-    out = Path(args.out)
+    data = {k: v for k, v in (("dataset", args.dataset), ("limit", args.limit), ("image_size", args.image_size))
+            if v is not None and not (k == "dataset" and v == "digits")}
+    out = Path(args.out) if args.dataset == "digits" else Path(args.out) / args.dataset
     started = time.perf_counter()
     teacher_spec = recipe().search.teacher_arch
-    teacher = train_teacher(teacher_spec, out)
+    teacher = train_teacher(teacher_spec, out, data, args.teacher_epochs)
     teacher_s = time.perf_counter() - started
     jobs = [(m, s) for m in ("dna", "sd-darts", "random") for s in args.seeds]
     n = len(jobs)
     with ProcessPoolExecutor(max_workers=args.workers) as workers:
         found = list(workers.map(search_one, [m for m, _ in jobs], [s for _, s in jobs], [args.budget] * n,
-                                 [str(teacher)] * n, [str(out)] * n))
-        trained = list(workers.map(retrain, [f["arch"] for f in found], [f["seed"] for f in found], [str(out)] * n))
+                                 [str(teacher)] * n, [str(out)] * n, [data] * n))
+        trained = list(workers.map(retrain, [f["arch"] for f in found], [f["seed"] for f in found], [str(out)] * n,
+                                   [None] * n, [data] * n))
         dna = [f for f in found if f["method"] == "dna"]
         distilled = list(workers.map(retrain, [f["arch"] for f in dna], [f["seed"] for f in dna],
-                                     [str(out)] * len(dna), [str(teacher)] * len(dna)))
+                                     [str(out)] * len(dna), [str(teacher)] * len(dna), [data] * len(dna)))
     from sdnas_deploy.spaces import arch_from_json
 
     rows = []
     for f, t in [*zip(found, trained), *(({**f, "method": "dna + teacher KD"}, t) for f, t in zip(dna, distilled))]:
         space, arch = arch_from_json(f["arch"])
         rows.append({**f, "arch_string": space.arch_to_string(arch), "top1": t["top1"], "macs_m": t["macs"] / 1e6,
-                     "params": t["params"], "latency_ms": latency_ms(f["arch"])})
+                     "params": t["params"], "latency_ms": latency_ms(f["arch"], data.get("image_size", 16))})
     summary = {}
     for method in ("dna", "dna + teacher KD", "sd-darts", "random"):
         mine = [r for r in rows if r["method"] == method]
@@ -109,8 +117,9 @@ def main() -> None:
     for method, s in summary.items():
         print(f"{method:18s} top-1 {s['top1']:.3f} ± {s['top1_std']:.3f}  {s['macs_m']:.2f} MMAC  "
               f"{s['latency_ms']:.3f} ms  search {s['search_s']:.0f} s")
-    atomic_write_json(ROOT / "bench" / "results" / "dna_vs.json", {
-        "budget_mmac": args.budget, "seeds": args.seeds, "retrain_epochs": RETRAIN_EPOCHS, "teacher": teacher_spec,
+    name = "dna_vs.json" if args.dataset == "digits" else f"dna_vs_{args.dataset.replace('-', '_')}.json"
+    atomic_write_json(ROOT / "bench" / "results" / name, {
+        "data": {"dataset": args.dataset, **data}, "budget_mmac": args.budget, "seeds": args.seeds, "retrain_epochs": RETRAIN_EPOCHS, "teacher": teacher_spec,
         "teacher_train_s": teacher_s, "summary": summary, "rows": rows,
         "latency": "p50 ms, ONNX Runtime CPU, 1 thread, batch 1, median of 5 sessions, on the bench machine"})
 
