@@ -94,3 +94,17 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
     from scipy.stats import kendalltau
 
     return float(kendalltau(a, b).statistic)
+
+
+def add_data_args(parser: Any) -> None:
+    """The data options both DNA benches take (default: the embedded digits)."""
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--teacher-epochs", type=int, default=None, help="default: the recipe's train epochs")
+
+
+def data_of(args: Any) -> dict[str, Any]:
+    """The config overrides those options give (nothing for plain digits)."""
+    return {k: v for k, v in (("dataset", args.dataset), ("limit", args.limit), ("image_size", args.image_size))
+            if v is not None and not (k == "dataset" and v == "digits")}

@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from dna_common import RETRAIN_EPOCHS, ROOT, cached, latency_ms, recipe, retrain, train_teacher
+from dna_common import RETRAIN_EPOCHS, ROOT, add_data_args, cached, data_of, latency_ms, recipe, retrain, train_teacher
 
 from sdnas_deploy.io_utils import atomic_write_json
 
@@ -75,13 +75,9 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="runs/bench-dna-vs")
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--image-size", type=int, default=None)
-    parser.add_argument("--teacher-epochs", type=int, default=None, help="default: the recipe's train epochs")
+    add_data_args(parser)
     args = parser.parse_args()
-    data = {k: v for k, v in (("dataset", args.dataset), ("limit", args.limit), ("image_size", args.image_size))
-            if v is not None and not (k == "dataset" and v == "digits")}
+    data = data_of(args)
     out = Path(args.out) if args.dataset == "digits" else Path(args.out) / args.dataset
     started = time.perf_counter()
     teacher_spec = recipe().search.teacher_arch
