@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -310,3 +311,11 @@ def test_expect_sha256_pins_the_artifact(tmp_path: Path) -> None:
     ok = runner.invoke(app, ["profile", str(tmp_path / "model.onnx"), "--expect-sha256", sha, "--iterations", "10",
                              "--warmup-ms", "0"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_cli_resume_of_a_run_with_nothing_saved_starts_fresh(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["search", "--resume", "--out", str(tmp_path / "new"), "--layers", "3", "--channels",
+                                 "2", "--limit", "48", "--epochs", "1", "--batch-size", "12", "--steps-per-epoch", "1",
+                                 "--method", "darts", "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "complete"

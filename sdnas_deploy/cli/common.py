@@ -92,9 +92,9 @@ def base_config(cls: type, loader: Callable[[Path], Any], recipe: str | None, re
 
     if recipe:
         return loader(resolve_data_file("search", recipe))
-    if resume:
+    if resume and (run_dir / "config.json").is_file():
         return resumed_config(cls, run_dir)
-    return cls()
+    return cls()  # nothing to resume yet (stopped before its first epoch): the run starts fresh, with a note
 
 
 def resumed_config(cls: type, run_dir: Path) -> Any:
