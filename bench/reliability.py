@@ -166,12 +166,27 @@ def bad_inputs(work: Path, timeout: float) -> list[dict]:
     return rows
 
 
+def _content_hash(path: Path) -> str:
+    """A file's content: for .safetensors the tensors and metadata (the library writes its header's metadata keys
+    in no fixed order, so equal files can differ byte-wise), else the bytes."""
+    if path.suffix != ".safetensors":
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    from safetensors import safe_open
+
+    digest = hashlib.sha256()
+    with safe_open(str(path), framework="numpy") as f:
+        digest.update(json.dumps(f.metadata(), sort_keys=True).encode())
+        for key in sorted(f.keys()):
+            digest.update(key.encode() + f.get_tensor(key).tobytes())
+    return digest.hexdigest()
+
+
 def _final(folder: Path, files: tuple[str, ...]) -> dict:
     report = json.loads((folder / "report.json").read_text())
     final = report.get("final", {})
     keep = {k: final.get(k) for k in ("genotype", "arch_string", "supernet_val_acc", "best_top1", "last_top1")}
-    return {"final": keep, "files": {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in files
-                                     if (folder / f).is_file()}}
+    return {"final": keep, "status": report.get("status"),
+            "files": {f: _content_hash(folder / f) for f in files if (folder / f).is_file()}}
 
 
 def kill_trials(kind: str, args: list[str], files: tuple[str, ...], work: Path, kills: int, seed: int) -> list[dict]:
@@ -211,6 +226,22 @@ def kill_trials(kind: str, args: list[str], files: tuple[str, ...], work: Path, 
     return rows
 
 
+def recompare(work: Path) -> None:
+    """Re-judge ``identical`` for the trials in bench/results/reliability.json from their folders."""
+    path = ROOT / "bench" / "results" / "reliability.json"
+    data = json.loads(path.read_text())
+    files = {"search": ("genotype.json", "alpha_history.json"), "train": ("best.safetensors", "last.safetensors")}
+    for trial in data["kill_trials"]:
+        want = _final(work / f"{trial['kind']}-reference", files[trial["kind"]])
+        got = _final(work / f"{trial['kind']}-killed-{trial['trial']}", files[trial["kind"]])
+        trial["identical"] = got == want
+        trial["temp_files_left"] = len(list((work / f"{trial['kind']}-killed-{trial['trial']}").glob(".*.tmp")))
+    data["summary"]["kills"]["identical"] = sum(t["identical"] for t in data["kill_trials"])
+    data["summary"]["kills"]["temp_files_left"] = sum(t["temp_files_left"] for t in data["kill_trials"])
+    path.write_text(json.dumps(data, indent=1))
+    print(json.dumps(data["summary"]["kills"]))
+
+
 def _parses(path: Path) -> bool:
     try:
         json.loads(path.read_text())
@@ -224,8 +255,13 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=6)
     parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument("--out", default="runs/bench-reliability")
+    parser.add_argument("--recompare", action="store_true", help="only compare the kill trials already in --out "
+                        "with their reference again (after finishing a resume by hand)")
     args = parser.parse_args()
     work = (ROOT / args.out).resolve()
+    if args.recompare:
+        recompare(work)
+        return
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     rows = bad_inputs(work / "inputs", args.timeout)
