@@ -33,7 +33,7 @@ from ..errors import BadInputError
 from ..io_utils import atomic_write_json
 from ..methods.dna.costs import LayerCosts, layer_costs
 from ..methods.dna.rating import rate_block
-from ..methods.dna.selection import Option, select
+from ..methods.dna.selection import Option, check_budget, cheapest, select
 from ..methods.dna.stages import match_blocks, probe, stage_table
 from ..methods.dna.teacher import Teacher, load_teacher
 from ..progress import Progress, log
@@ -112,13 +112,10 @@ class BlockwiseRun:
             costs["latency_ms"] = layer_costs(*args, table.geometry, "latency_ms", table)
         budget = next(((m, float(v)) for m, v in (("latency_ms", c.latency_budget), ("mmac", c.flops_budget),
                                                   ("params_m", c.params_budget)) if v is not None), None)
-        if budget is not None:
+        if budget is not None:  # every layer's options, before anything is trained (select() checks rated paths)
             model = costs[budget[0]]
-            cheapest = model.fixed + sum(min(row[k] for k in opts) for row, opts in
-                                         zip(model.table, self._options()))
-            if cheapest > budget[1]:
-                raise BadInputError(f"no architecture meets the budget {budget[1]:g} {model.unit}: the cheapest one "
-                                    f"costs {cheapest:.4g} {model.unit}; raise the budget")
+            layers = [[Option((k,), 0.0, row[k]) for k in opts] for row, opts in zip(model.table, self._options())]
+            check_budget(cheapest(layers, model.fixed), budget[1], f" {model.unit}")
         return costs, budget
 
     def _options(self) -> list[list[int]]:

@@ -40,6 +40,13 @@ def cheapest(blocks: Sequence[Sequence[Option]], fixed_cost: float = 0.0) -> flo
     return fixed_cost + sum(min(o.cost for o in opts) for opts in blocks)
 
 
+def check_budget(low: float, budget: float | None, unit: str = "") -> None:
+    """A budget below the cheapest architecture's cost ``low`` → BadInputError naming that cost."""
+    if budget is not None and low > float(budget) + 1e-12:
+        raise BadInputError(f"no architecture meets the budget {budget:g}{unit}: the cheapest one costs {low:.4g}{unit}; "
+                            "raise the budget")
+
+
 def select(blocks: Sequence[Sequence[Option]], budget: float | None, k: int = 1, fixed_cost: float = 0.0,
            unit: str = "") -> list[Selection]:
     """The ``k`` best architectures with cost ≤ ``budget`` (None: unconstrained), best first.
@@ -48,10 +55,7 @@ def select(blocks: Sequence[Sequence[Option]], budget: float | None, k: int = 1,
     if not blocks or any(not opts for opts in blocks):
         raise ValueError("every block needs at least one rated path")
     limit = float("inf") if budget is None else float(budget)
-    low = cheapest(blocks, fixed_cost)
-    if low > limit + 1e-12:
-        raise BadInputError(f"no architecture meets the budget {budget:g}{unit}: the cheapest one costs {low:.4g}{unit}; "
-                            "raise the budget")
+    check_budget(cheapest(blocks, fixed_cost), budget, unit)
     ordered = [sorted(opts, key=lambda o: (o.score, o.cost, o.path)) for opts in blocks]
     n = len(ordered)
     min_score_after = [0.0] * (n + 1)
