@@ -1,4 +1,4 @@
-"""Calibration images, activation ranges (minmax / percentile / KL entropy) and the range cache."""
+"""Calibration images, activation ranges (onnxruntime's minmax / percentile / KL entropy) and the range cache."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from sdnas_deploy.export.calibration import (
     calibrate,
     collect_activation_ranges,
     entropy_amax,
+    fold_signed_histogram,
     load_calibration_images,
-    percentile_amax,
 )
-from sdnas_deploy.errors import BadInputError
+from sdnas_deploy.errors import BadInputError, VerificationError
 
 SHAPE = (1, 1, 16, 16)
 
@@ -72,11 +72,50 @@ def test_entropy_matches_the_plain_definition() -> None:
         assert entropy_amax(hist, top) == pytest.approx(loop_entropy(hist, top), rel=1e-12)
 
 
-def test_percentile_from_histogram() -> None:
-    values = np.random.default_rng(2).uniform(0, 1, 1_000_000)
-    hist, top = histogram(values, bins=32768)
-    assert percentile_amax(hist, top, 99.0) == pytest.approx(np.percentile(values, 99.0), abs=1e-3)
-    assert percentile_amax(hist, top, 100.0) == pytest.approx(top)
+def test_fold_signed_histogram() -> None:
+    values = np.random.default_rng(3).normal(0, 1, 10_000)
+    top = float(np.abs(values).max())
+    hist, edges = np.histogram(values, 8, range=(-top, top))
+    folded, got_top = fold_signed_histogram(hist, edges)
+    assert got_top == top and folded.sum() == len(values)
+    assert np.array_equal(folded, np.histogram(np.abs(values), 4, range=(0, top))[0])
+    with pytest.raises(VerificationError, match="not symmetric"):
+        fold_signed_histogram(hist, edges + 1.0)
+
+
+def abs_model() -> onnx.ModelProto:
+    """x -> Abs -> a -> Conv(1x1, weight 1) -> y: the range of ``a`` is the range of |x| as calibrated."""
+    inits = [numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "w")]
+    nodes = [helper.make_node("Abs", ["x"], ["a"]), helper.make_node("Conv", ["a", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "abs", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1, 16, 16])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def as_images(values: np.ndarray) -> np.ndarray:
+    return values[: len(values) // 256 * 256].astype(np.float32).reshape(-1, 1, 16, 16)
+
+
+def test_entropy_clips_heavy_tails_and_keeps_uniform() -> None:
+    rng = np.random.default_rng(0)
+    uniform = as_images(rng.uniform(0, 1, 200_000))
+    top = float(uniform.max())
+    assert collect_activation_ranges(abs_model(), uniform, "entropy")["a"] == pytest.approx(top, rel=0.02)
+    for tail in (rng.laplace(0, 1, 200_000), rng.standard_cauchy(50_000)):
+        images = as_images(tail)
+        amax = collect_activation_ranges(abs_model(), images, "entropy")["a"]
+        assert amax < 0.9 * float(np.abs(images).max())
+        assert amax > np.percentile(np.abs(images), 90)  # clips the tail, not the body
+
+
+def test_percentile_and_minmax_of_a_known_distribution() -> None:
+    images = as_images(np.random.default_rng(2).uniform(-1, 1, 500_000))
+    top = float(np.abs(images).max())
+    got = collect_activation_ranges(abs_model(), images, "percentile", percentile=99.0)["a"]
+    assert got == pytest.approx(np.percentile(np.abs(images), 99.0), abs=2 * top / 2048)
+    assert collect_activation_ranges(abs_model(), images, "minmax")["a"] == pytest.approx(top, rel=1e-6)
 
 
 def tiny_model(batch: int | str = "n") -> onnx.ModelProto:

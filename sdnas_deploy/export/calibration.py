@@ -1,22 +1,26 @@
 """INT8 calibration: load calibration images, measure activation ranges in ONNX Runtime, cache them.
 
 The ranges (tensor name -> amax, the largest |value| kept before int8 saturates) feed
-:func:`onnx_precision.insert_qdq` for TensorRT's strongly typed path, where Q/DQ scales in the
-ONNX replace the builder's calibrator. Three methods (DESIGN.md §3: calibration is fragile, so
-the method is a choice and part of the cache key):
+:func:`onnx_precision.insert_qdq` for TensorRT's strongly typed path (and the TensorRT calibrator
+of the implicit path). They are measured by onnxruntime's calibrators
+(``onnxruntime.quantization.create_calibrator``) on the Conv/Gemm/MatMul tensors; the method is a
+choice and part of the cache key (DESIGN.md §3: calibration is fragile):
 
-- ``minmax``: max |x| over all calibration images.
-- ``percentile``: the given percentile of |x| (from a 32768-bin histogram of |x| up to the max,
-  interpolated inside the bin: error below max/32768).
-- ``entropy``: TensorRT's KL-divergence calibration. A 2048-bin histogram of |x| up to the max;
-  for every threshold i in [128, 2048] (bins kept) the reference P is the first i bins with the
-  outliers folded into bin i-1, the candidate Q is the first i bins quantized to 128 levels and
-  expanded back over their non-zero bins; amax is the upper edge of bin i-1 for the smallest
-  KL(P||Q). As in NVIDIA's reference (pytorch-quantization), bin 0 is replaced by bin 1 so the
-  spike of exact zeros after ReLU does not dominate, and i = 2048 (no clipping) is a candidate.
-  The KL of all 1921 candidates is computed at once from cumulative sums (per-level sums and
-  non-zero counts are differences of cumsums), so it costs milliseconds; tests check it against
-  the one-candidate-at-a-time definition.
+- ``minmax``: the range of x over all calibration images.
+- ``percentile``: the given percentile of |x| from a 2048-bin histogram (symmetric).
+- ``entropy``: TensorRT's KL-divergence threshold over a 2048-bin histogram of |x|: for every
+  threshold i in [128, 2048] (bins kept) the reference P is the first i bins with the outliers
+  folded into bin i-1, the candidate Q is the first i bins quantized to 128 levels and expanded
+  back over their non-zero bins; amax is the upper edge of bin i-1 for the smallest KL(P||Q). As in
+  NVIDIA's reference (pytorch-quantization), bin 0 is replaced by bin 1 so the spike of exact
+  zeros after ReLU does not dominate, and i = 2048 (no clipping) is a candidate. onnxruntime
+  collects the histogram (signed, 4096 bins, folded here into |x|); the threshold search is ours
+  (:func:`entropy_amax`), vectorized over all 1921 candidates from cumulative sums. Measured
+  reason (bench/precision_quality.py, README): onnxruntime's own search is a Python loop per
+  candidate, 10-28x slower per export on our models (27-75 s against 2.7-8.4 s) for no better
+  accuracy, and its default of 128 bins leaves one candidate, the full range (= minmax).
+
+amax is the larger magnitude of the two ends of the range.
 
 The graph input (the normalized image) always gets its max |x|, whatever the method: its range
 is bounded by the normalization and its extreme values are the signal (ink on a background), not
@@ -24,8 +28,6 @@ outliers. Measured on the demo digits model: entropy on the input put amax at th
 level (0.96 of 2.17; the background is a spike of mass) and saturated every stroke, top-1 0.994 ->
 0.928; with the input at max |x| entropy keeps the fp32 accuracy.
 
-Histograms need the max first, so ``entropy``/``percentile`` run the calibration images twice
-(pass 1: max, pass 2: histogram); ``minmax`` runs them once. Zeros are counted in the histogram.
 A tensor that is all zeros gets amax 1e-8 (:data:`ZERO_AMAX`) so every scale stays positive.
 """
 
@@ -33,12 +35,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import BadInputError
+from ..errors import BadInputError, VerificationError
 from ..io_utils import atomic_write_json, load_json
 from ..registry import lookup
 
@@ -46,9 +49,9 @@ CALIB_METHODS = ("entropy", "minmax", "percentile")
 CACHE_SCHEMA = "sdnas-calib/1"
 DEFAULT_PERCENTILE = 99.99
 ZERO_AMAX = 1e-8  # amax of an all-zero tensor: any positive scale represents it exactly
-ENTROPY_BINS = 2048
-ENTROPY_LEVELS = 128  # int8 magnitudes 0..127
-FINE_BINS = ENTROPY_BINS * 16  # percentile resolution; folds exactly into the entropy histogram
+ENTROPY_BINS = 2048  # histogram bins for entropy/percentile (onnxruntime's entropy default of 128 = minmax)
+ENTROPY_LEVELS = 128  # quantized bins of the KL search
+CHUNK_IMAGES = 64  # calibration images per onnxruntime collect_data call
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 RANGE_OPS = ("Conv", "Gemm", "MatMul")
 
@@ -177,28 +180,29 @@ def _range_tensors(proto: Any) -> list[str]:
     return [n for n in ordered if types.get(n) == TensorProto.FLOAT]
 
 
-def _activations(proto: Any, names: list[str], images: np.ndarray, batch: int) -> Any:
-    """Yield ``{name: |activation|}`` per batch of ``images`` (static-batch models: padded, then trimmed)."""
-    from onnx import helper
+class _ImageReader:
+    """``onnxruntime.quantization.CalibrationDataReader`` over a slice of the calibration images.
 
-    from .onnx_precision import cpu_session
+    A static-batch model gets batches of exactly its batch size: the last one is filled up with
+    images from the start of the slice (real images, so no range is widened by padding).
+    """
 
-    model = type(proto)()
-    model.CopyFrom(proto)
-    outputs = {o.name for o in model.graph.output}
-    model.graph.output.extend(helper.make_empty_tensor_value_info(n) for n in names if n not in outputs)
-    session = cpu_session(model)
-    meta = session.get_inputs()[0]
-    static = meta.shape[0] if meta.shape and isinstance(meta.shape[0], int) and meta.shape[0] > 0 else None
-    step = static or batch
-    fetch = list(names)
-    for start in range(0, len(images), step):
-        chunk = images[start : start + step]
-        real = len(chunk)
-        if static is not None and real < step:
-            chunk = np.concatenate([chunk, np.zeros((step - real, *chunk.shape[1:]), chunk.dtype)])
-        values = session.run(fetch, {meta.name: chunk})
-        yield {n: np.abs(v[:real] if static is not None and v.shape[:1] == (step,) else v) for n, v in zip(fetch, values)}
+    def __init__(self, input_name: str, images: np.ndarray, step: int) -> None:
+        self.input_name, self.images, self.step, self.start = input_name, images, step, 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.start >= len(self.images):
+            return None
+        chunk = self.images[self.start : self.start + self.step]
+        self.start += self.step
+        while len(chunk) < self.step:
+            chunk = np.concatenate([chunk, self.images[: self.step - len(chunk)]])
+        return {self.input_name: chunk}
+
+
+def _static_batch(proto: Any) -> int | None:
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    return int(dims[0].dim_value) if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0 else None
 
 
 def entropy_amax(hist: np.ndarray, max_value: float) -> float:
@@ -239,18 +243,29 @@ def entropy_amax(hist: np.ndarray, max_value: float) -> float:
     return float(best * max_value / nbins)
 
 
-def percentile_amax(hist: np.ndarray, max_value: float, percentile: float) -> float:
-    """The ``percentile`` of |x| from a histogram over [0, max_value], interpolated inside the bin."""
-    total = float(hist.sum())
-    if total <= 0 or max_value <= 0:
-        return ZERO_AMAX
-    target = total * percentile / 100.0
-    cum = np.cumsum(hist, dtype=np.float64)
-    k = int(min(np.searchsorted(cum, target, side="left"), len(hist) - 1))
-    below = cum[k - 1] if k > 0 else 0.0
-    inside = (target - below) / hist[k] if hist[k] > 0 else 1.0
-    width = max_value / len(hist)
-    return float(max(min((k + inside) * width, max_value), ZERO_AMAX))
+def fold_signed_histogram(hist: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, float]:
+    """(histogram of |x| over [0, top], top) from onnxruntime's entropy histogram, symmetric about 0."""
+    hist = np.asarray(hist, dtype=np.float64)
+    half = len(hist) // 2
+    if len(hist) % 2 or len(edges) != len(hist) + 1 or not np.isclose(edges[0], -edges[-1]):
+        raise VerificationError("onnxruntime's entropy histogram is not symmetric about 0; "
+                                "calibrate with --calib-method minmax or percentile and report this model")
+    return hist[half:] + hist[:half][::-1], float(edges[-1])
+
+
+def _ort_calibrator(method: str, model_path: Path, augmented: Path, percentile: float) -> Any:
+    """onnxruntime's calibrator for ``method``; options chosen so each method means what the module docstring says."""
+    from onnxruntime.quantization import CalibrationMethod, create_calibrator
+
+    options: dict[str, Any] = {
+        "minmax": {},
+        "entropy": {"num_bins": 2 * ENTROPY_BINS},  # signed, symmetric: folds into ENTROPY_BINS bins of |x|
+        "percentile": {"num_bins": ENTROPY_BINS, "percentile": percentile, "symmetric": True},
+    }[method]
+    kind = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile}[method]
+    return create_calibrator(model_path, list(RANGE_OPS), augmented_model_path=str(augmented),
+                             calibrate_method=kind, extra_options=options)
 
 
 def collect_activation_ranges(
@@ -260,7 +275,16 @@ def collect_activation_ranges(
     batch: int = 32,
     percentile: float = DEFAULT_PERCENTILE,
 ) -> dict[str, float]:
-    """Tensor name -> amax (> 0) for the graph input and every Conv/Gemm/MatMul data input."""
+    """Tensor name -> amax (> 0) for the graph input and every Conv/Gemm/MatMul data input.
+
+    onnxruntime's calibrator measures the tensors, ``CHUNK_IMAGES`` images per ``collect_data``
+    call (its histograms merge across calls, so memory stays bounded); amax is the larger end
+    of the range it computes. The graph input gets max |x| of the images themselves.
+    """
+    import onnx
+
+    from .onnx_precision import quiet_library
+
     if method not in CALIB_METHODS:
         lookup({m: m for m in CALIB_METHODS}, method, "calibration method")
     if not 0 < percentile <= 100:
@@ -272,29 +296,32 @@ def collect_activation_ranges(
         raise BadInputError(f"batch must be >= 1, got {batch}")
     images = np.ascontiguousarray(images, dtype=np.float32)
     names = _range_tensors(proto)
-    maxima = dict.fromkeys(names, 0.0)
-    for values in _activations(proto, names, images, batch):
-        for name, v in values.items():
-            if v.size:
-                maxima[name] = max(maxima[name], float(v.max()))
-    if method == "minmax":
-        return {n: max(m, ZERO_AMAX) for n, m in maxima.items()}
-    hists = {n: np.zeros(FINE_BINS, np.float64) for n in names}
-    for values in _activations(proto, names, images, batch):
-        for name, v in values.items():
-            if maxima[name] > 0:
-                idx = np.minimum((v.ravel() * (FINE_BINS / maxima[name])).astype(np.int64), FINE_BINS - 1)
-                hists[name] += np.bincount(idx, minlength=FINE_BINS)
-    ranges = {}
     graph_inputs = {i.name for i in proto.graph.input}
+    step = _static_batch(proto) or batch
+    with tempfile.TemporaryDirectory(prefix="sdnas-calib-") as tmp, quiet_library():
+        model_path = Path(tmp) / "model.onnx"
+        onnx.save(proto, str(model_path))
+        calibrator = _ort_calibrator(method, model_path, Path(tmp) / "augmented.onnx", percentile)
+        input_name = proto.graph.input[0].name
+        for start in range(0, len(images), CHUNK_IMAGES):
+            calibrator.collect_data(_ImageReader(input_name, images[start : start + CHUNK_IMAGES], step))
+        if method == "entropy":  # onnxruntime's histograms, our threshold search (module docstring)
+            hists = calibrator.collector.get_histogram_dict()
+            measured = {name: entropy_amax(*fold_signed_histogram(*hists[name][:2])) for name in names if name in hists}
+        else:
+            measured = {name: data.range_value for name, data in calibrator.compute_data().items()}
+    ranges = {}
     for name in names:
         if name in graph_inputs:  # the image itself: its extremes are signal, never clipped (module docstring)
-            ranges[name] = max(maxima[name], ZERO_AMAX)
-        elif method == "percentile":
-            ranges[name] = percentile_amax(hists[name], maxima[name], percentile)
+            amax = float(np.abs(images).max())
+        elif name in measured:
+            amax = float(np.abs(np.asarray(measured[name], dtype=np.float64)).max())
         else:
-            coarse = hists[name].reshape(ENTROPY_BINS, -1).sum(axis=1)
-            ranges[name] = max(entropy_amax(coarse, maxima[name]), ZERO_AMAX)
+            continue
+        if not np.isfinite(amax):
+            raise BadInputError(f"activation {name!r} is not finite on the calibration images; check the model's "
+                                "weights and the images' normalization")
+        ranges[name] = max(amax, ZERO_AMAX)
     return ranges
 
 

@@ -2,12 +2,12 @@
 
 TensorRT >= 10.12 deprecates (11.x removes) the weak-typing builder flags and calibrators: a
 strongly typed network takes its precision from the ONNX itself. This module writes that ONNX
-and runs anywhere (onnx + numpy; ONNX Runtime only to execute the result).
+with the tools of ONNX Runtime (a dependency already) and runs anywhere, no GPU needed.
 
-fp16 (:func:`convert_to_fp16`): float32 initializers and Constant/ConstantOfShape tensors become
-float16 (clipped to +-65504), ``Cast(to=FLOAT)`` becomes ``Cast(to=FLOAT16)``, and a Cast after
-the graph input / before the graph output keeps the IO float32, so callers feed the same arrays.
-Integer tensors (shapes, Slice starts, Pad pads) are untouched.
+fp16 (:func:`convert_to_fp16`): ONNX Runtime's copy of onnxconverter-common's float16 converter
+with ``keep_io_types=True``: float initializers and constants become float16, Casts are added
+after the graph input and before the graph output so callers feed the same float32 arrays, and
+integer tensors (shapes, Slice starts, Pad pads) are untouched.
 
 What ONNX Runtime CPU does with it (measured with onnxruntime 1.32 on x86-64): it has float16
 kernels only for data movement (Concat, Slice, Reshape, Transpose, Flatten, Cast); Conv, Gemm,
@@ -22,19 +22,26 @@ in float32 (as TensorRT's fp16 kernels accumulate in float32). That is stricter 
 which fuses Conv+BN+ReLU+Add and rounds only between fused kernels. The TensorRT copy stays
 fully fp16.
 
-INT8 (:func:`insert_qdq`): symmetric int8, zero point 0. Activations get QuantizeLinear ->
-DequantizeLinear (scale = amax / 127) on the data input of every Conv/Gemm/MatMul that has a
-calibrated range; weights are stored pre-quantized as int8 initializers followed by a
-DequantizeLinear, per output channel (scale = max|w| / 127). TensorRT 10 documents both weight
-forms ("high-precision weights with an IQuantizeLayer, or pre-quantized weights with an
-IDequantizeLayer between the weights and the linear operator"); the pre-quantized form is chosen
-because it stores int8 (4x smaller file) and rounds once. Biases stay float. Needs opset >= 13
+INT8 (:func:`insert_qdq`): ``onnxruntime.quantization.quantize_static`` in QDQ format, symmetric
+int8 with zero point 0 (scale = amax / 127). Activations get QuantizeLinear -> DequantizeLinear on
+the data input of every Conv/Gemm/MatMul that has a calibrated range (TensorRT's placement rule:
+Q/DQ in front of the weighted layers; no Q/DQ on their outputs, so TensorRT fuses the rest);
+weights are stored pre-quantized as int8 initializers followed by a DequantizeLinear, per output
+channel. TensorRT 10 documents that weight form ("pre-quantized weights with an IDequantizeLayer
+between the weights and the linear operator"); it stores int8 (4x smaller file). Biases stay float
+(``QuantizeBias=False``: TensorRT takes float bias and folds it itself). Needs opset >= 13
 (per-channel ``axis``). ORT CPU fuses the pattern into real int8 kernels (QLinearConv).
+bench/precision_quality.py compares this with the hand-written rewrite it replaced (README).
 """
 
 from __future__ import annotations
 
-from typing import Any, Collection, Iterable, Mapping
+import contextlib
+import io
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Collection, Iterator, Mapping
 
 import numpy as np
 
@@ -44,7 +51,6 @@ from .accuracy import PRECISIONS
 PRECISION_KEY = "sdnas.precision"  # metadata_props entry recorded by bake_precision
 FP16_MAX = 65504.0
 QDQ_MIN_OPSET = 13
-INT8_MAX = 127  # symmetric, narrow range [-127, 127]
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
 # ops without a float16 CPU kernel in onnxruntime 1.32 x86-64 (probed op by op; see module docstring)
 ORT_CPU_NO_FP16_OPS = frozenset({
@@ -52,8 +58,19 @@ ORT_CPU_NO_FP16_OPS = frozenset({
     "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "Pad",
     "ReduceMean", "Softmax",
 })
-# input slots that ONNX types as float32 whatever the data type (kept float32 by convert_to_fp16)
-_FLOAT32_ONLY_INPUTS = {"Resize": (2,), "Upsample": (1,)}
+
+
+@contextlib.contextmanager
+def quiet_library() -> Iterator[None]:
+    """Keep onnxruntime's tools quiet: they print progress to stdout and log advice as warnings."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logging.disable(previous)
+
 
 
 def _onnx() -> Any:
@@ -108,75 +125,36 @@ def _all_names(graph: Any) -> set[str]:
     return names
 
 
-def _to_fp16(tensor: Any) -> Any:
-    """A float32 TensorProto as float16 (clipped to the fp16 range), same name."""
-    from onnx import numpy_helper
+def _tensor_constants(proto: Any) -> Any:
+    """A copy whose float Constants carry a ``value`` tensor: the converter skips ``value_float(s)``."""
+    from onnx import helper, numpy_helper
 
-    array = numpy_helper.to_array(tensor).astype(np.float32)
-    half = np.clip(array, -FP16_MAX, FP16_MAX).astype(np.float16)
-    return numpy_helper.from_array(half, tensor.name)
-
-
-def _rename_inputs(nodes: Iterable[Any], old: str, new: str) -> None:
-    for node in nodes:
-        for i, name in enumerate(node.input):
-            if name == old:
-                node.input[i] = new
+    model = _copy(proto)
+    for node in model.graph.node:
+        attr = next((a for a in node.attribute if a.name in ("value_float", "value_floats")), None)
+        if node.op_type != "Constant" or attr is None:
+            continue
+        values = np.float32(attr.f) if attr.name == "value_float" else np.asarray(list(attr.floats), np.float32)
+        node.ClearField("attribute")
+        node.attribute.append(helper.make_attribute("value", numpy_helper.from_array(np.asarray(values), "value")))
+    return model
 
 
 def convert_to_fp16(proto: Any, keep_fp32_ops: Collection[str] = ()) -> Any:
     """A float16 copy of a float32 model whose graph input/output stay float32.
 
-    ``keep_fp32_ops`` (op types) is for CPU verification only: see :func:`wrap_fp32_ops`.
+    The conversion is ONNX Runtime's maintained copy of onnxconverter-common's
+    ``convert_float_to_float16`` (``keep_io_types=True``, its default op block list), followed by
+    ORT's topological sort: the converter appends the IO Casts at the end of the node list,
+    which ORT tolerates but ``onnx.checker`` and TensorRT's parser do not. ``keep_fp32_ops`` (op
+    types) is for CPU verification only: see :func:`wrap_fp32_ops`.
     """
-    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
-    model = _copy(proto)
-    graph = model.graph
-    f32, f16 = TensorProto.FLOAT, TensorProto.FLOAT16
-    keep32 = {node.input[i] for node in graph.node for i in _FLOAT32_ONLY_INPUTS.get(node.op_type, ())
-              if i < len(node.input)}
-    for i, init in enumerate(graph.initializer):
-        if init.data_type == f32 and init.name not in keep32:
-            graph.initializer[i].CopyFrom(_to_fp16(init))
-    for node in graph.node:
-        for attr in node.attribute:
-            if node.op_type in ("Constant", "ConstantOfShape") and attr.name == "value" and attr.t.data_type == f32:
-                attr.t.CopyFrom(_to_fp16(attr.t))
-            elif node.op_type == "Cast" and attr.name == "to" and attr.i == f32:
-                attr.i = f16
-            elif attr.name == "dtype" and attr.i == f32:  # RandomNormal, EyeLike, ...
-                attr.i = f16
-        if node.op_type == "Constant" and any(a.name in ("value_float", "value_floats") for a in node.attribute):
-            attr = next(a for a in node.attribute if a.name in ("value_float", "value_floats"))
-            values = [attr.f] if attr.name == "value_float" else list(attr.floats)
-            shape = () if attr.name == "value_float" else (len(values),)
-            tensor = numpy_helper.from_array(np.asarray(values, np.float16).reshape(shape), "value")
-            node.ClearField("attribute")
-            node.attribute.append(helper.make_attribute("value", tensor))
-    for info in graph.value_info:
-        if info.type.tensor_type.elem_type == f32:
-            info.type.tensor_type.elem_type = f16
-    taken = _all_names(graph)
-    head, tail = [], []
-    for inp in graph.input:
-        if inp.type.tensor_type.elem_type == f32 and inp.name not in {i.name for i in graph.initializer}:
-            half = _unique(f"{inp.name}_fp16", taken)
-            _rename_inputs(graph.node, inp.name, half)
-            head.append(helper.make_node("Cast", [inp.name], [half], to=f16, name=_unique(f"{inp.name}_to_fp16", taken)))
-    for out in graph.output:
-        if out.type.tensor_type.elem_type != f32:
-            continue
-        half = _unique(f"{out.name}_fp16", taken)
-        for node in graph.node:
-            for i, name in enumerate(node.output):
-                if name == out.name:
-                    node.output[i] = half
-        _rename_inputs(graph.node, out.name, half)
-        tail.append(helper.make_node("Cast", [half], [out.name], to=f32, name=_unique(f"{out.name}_to_fp32", taken)))
-    nodes = [*head, *graph.node, *tail]
-    graph.ClearField("node")
-    graph.node.extend(nodes)
+    with quiet_library():
+        model = convert_float_to_float16(_tensor_constants(proto), keep_io_types=True, max_finite_val=FP16_MAX)
+        OnnxModel(model).topological_sort()
     if keep_fp32_ops:
         model = wrap_fp32_ops(model, keep_fp32_ops, check=False)
     return _check(model, "fp16")
@@ -226,92 +204,46 @@ def _opset(proto: Any) -> int:
     return 0
 
 
-def _weight_axis(node: Any, ndim: int) -> int:
-    """Output-channel axis of the weight of a Conv (0), Gemm (0 if transB else 1) or MatMul (last)."""
-    if node.op_type == "Conv":
-        return 0
-    if node.op_type == "Gemm":
-        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
-        return 0 if trans_b else 1
-    return ndim - 1
-
-
-def quantize_weight(weight: np.ndarray, axis: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 weights and their scale (per channel along ``axis``, or one scale when None)."""
-    w = weight.astype(np.float32)
-    if axis is None:
-        amax = np.asarray(np.abs(w).max(), dtype=np.float32)
-        scale = np.maximum(amax / INT8_MAX, np.float32(1e-12)).astype(np.float32)
-        q = np.clip(np.rint(w / scale), -INT8_MAX, INT8_MAX).astype(np.int8)
-        return q, scale
-    reduce = tuple(d for d in range(w.ndim) if d != axis)
-    amax = np.abs(w).max(axis=reduce)
-    scale = np.maximum(amax / INT8_MAX, np.float32(1e-12)).astype(np.float32)  # all-zero channel: any scale works
-    shape = [1] * w.ndim
-    shape[axis] = -1
-    q = np.clip(np.rint(w / scale.reshape(shape)), -INT8_MAX, INT8_MAX).astype(np.int8)
-    return q, scale
-
-
 def insert_qdq(proto: Any, ranges: Mapping[str, float], per_channel: bool = True) -> Any:
-    """Explicit INT8 quantization (Q/DQ) of a float32 model for a strongly typed TensorRT build."""
-    from onnx import TensorProto, helper, numpy_helper
+    """Explicit INT8 quantization (Q/DQ) of a float32 model for a strongly typed TensorRT build.
+
+    ``onnxruntime.quantization.quantize_static`` in QDQ format does the rewrite (module
+    docstring: symmetric int8, per-channel int8 weights, float biases, no Q/DQ on Conv/Gemm/MatMul
+    outputs); our ``ranges`` reach it as a TensorsData calibration cache, so the ranges that were
+    verified and cached are exactly the ones baked in.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
 
     opset = _opset(proto)
     if opset < QDQ_MIN_OPSET:
         raise BadInputError(f"INT8 Q/DQ needs ONNX opset >= {QDQ_MIN_OPSET}, this model has {opset}; "
                             f"re-export with --opset {QDQ_MIN_OPSET} or higher")
-    model = _copy(proto)
-    graph = model.graph
-    inits = {init.name: init for init in graph.initializer}
-    taken = _all_names(graph)
-    zero_point = _unique("qdq_zero_point_int8", taken)
-    new_inits = [numpy_helper.from_array(np.zeros((), np.int8), zero_point)]
-    dq_of: dict[str, str] = {}  # activation tensor -> its DequantizeLinear output
-    weight_dq: dict[str, str] = {}
-    nodes: list[Any] = []
-    for node in graph.node:
-        if node.op_type not in QUANTIZED_OPS:
-            nodes.append(node)
-            continue
-        data = node.input[0]
-        if data in ranges and data not in inits:
-            if data not in dq_of:
-                amax = float(ranges[data])
-                if not amax > 0 or not np.isfinite(amax):
-                    raise BadInputError(f"calibration range of {data!r} is {amax}; recalibrate (ranges must be > 0)")
-                scale = _unique(f"{data}_scale", taken)
-                new_inits.append(numpy_helper.from_array(np.asarray(amax / INT8_MAX, np.float32), scale))
-                q_out, dq_out = _unique(f"{data}_QuantizeLinear", taken), _unique(f"{data}_DequantizeLinear", taken)
-                nodes.append(helper.make_node("QuantizeLinear", [data, scale, zero_point], [q_out], name=q_out))
-                nodes.append(helper.make_node("DequantizeLinear", [q_out, scale, zero_point], [dq_out], name=dq_out))
-                dq_of[data] = dq_out
-            node.input[0] = dq_of[data]
-        weight = node.input[1] if len(node.input) > 1 else ""
-        if weight in inits and inits[weight].data_type == TensorProto.FLOAT:
-            if weight not in weight_dq:
-                array = numpy_helper.to_array(inits[weight])
-                axis = _weight_axis(node, array.ndim) if per_channel else None
-                q, scale = quantize_weight(array, axis)
-                q_name, s_name = _unique(f"{weight}_int8", taken), _unique(f"{weight}_scale", taken)
-                dq_out = _unique(f"{weight}_DequantizeLinear", taken)
-                new_inits += [numpy_helper.from_array(q, q_name), numpy_helper.from_array(scale, s_name)]
-                extra = {"axis": axis} if axis is not None else {}
-                zp = _unique(f"{weight}_zero_point", taken)
-                new_inits.append(numpy_helper.from_array(np.zeros(scale.shape, np.int8), zp))
-                nodes.append(helper.make_node("DequantizeLinear", [q_name, s_name, zp], [dq_out], name=dq_out, **extra))
-                weight_dq[weight] = dq_out
-            node.input[1] = weight_dq[weight]
-        nodes.append(node)
-    if not dq_of:
+    inits = {init.name for init in proto.graph.initializer}
+    data_inputs = {n.input[i] for n in proto.graph.node if n.op_type in QUANTIZED_OPS
+                   for i in range(2 if n.op_type == "MatMul" else 1) if i < len(n.input)} - inits
+    known = {name: float(amax) for name, amax in ranges.items() if name in data_inputs}
+    if not known:
         raise BadInputError("no calibration range matches a Conv/Gemm/MatMul input of this model; "
                             "recalibrate for this model (delete its --calib-cache)")
-    still_used = {name for node in nodes for name in node.input}
-    kept = [init for init in graph.initializer if init.name in still_used or init.name not in weight_dq]
-    graph.ClearField("initializer")
-    graph.initializer.extend([*kept, *new_inits])
-    graph.ClearField("node")
-    graph.node.extend(nodes)
+    for name, amax in known.items():
+        if not amax > 0 or not np.isfinite(amax):
+            raise BadInputError(f"calibration range of {name!r} is {amax}; recalibrate (ranges must be > 0)")
+    table = TensorsData(CalibrationMethod.MinMax, {
+        name: TensorData(lowest=np.float32(-amax), highest=np.float32(amax)) for name, amax in known.items()})
+    with tempfile.TemporaryDirectory(prefix="sdnas-qdq-") as tmp, quiet_library():
+        cache, out = Path(tmp) / "ranges.json", Path(tmp) / "model.onnx"
+        save_tensors_data(table, cache)
+        quantize_static(
+            _copy(proto), out, calibration_data_reader=None, calibration_cache_path=cache,
+            quant_format=QuantFormat.QDQ, op_types_to_quantize=list(QUANTIZED_OPS), per_channel=per_channel,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=[n.name for n in proto.graph.node if n.op_type in QUANTIZED_OPS
+                              and n.input[0] not in known],
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                           "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS)},
+        )
+        model = _onnx().load(str(out))
     return _check(model, "int8 Q/DQ")
 
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..device import DevicePolicy
 from ..methods.losses import task_loss
+from ..spaces.layers import reset_batchnorm
 from .batches import SearchData
 from .sharpness import dominant_eigenvalue, preserved_state
 
@@ -28,10 +29,7 @@ def accuracy(model: nn.Module, data: SearchData, dataset: Any, policy: DevicePol
     one-hot masks (by α label)."""
     correct = seen = 0
     with preserved_state(model), policy.autocast():
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.reset_running_stats()
-                module.momentum = None  # cumulative average over the recalibration batches
+        reset_batchnorm([model])
         model.train()
         for i, (x, _) in enumerate(data.eval_batches(data.train_half)):
             if i == BN_RECALIBRATION_BATCHES:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import torch
 from torch import nn
 
@@ -47,3 +49,16 @@ class DropPathControl:
         for module in self.modules():  # type: ignore[attr-defined]
             if isinstance(module, self.drop_path_modules):
                 module.drop_path_prob = float(value)
+
+
+def reset_batchnorm(modules: Iterable[nn.Module]) -> list[nn.Module]:
+    """Reset every BatchNorm inside ``modules`` to re-estimate its statistics as a cumulative average.
+
+    (``torch.optim.swa_utils.update_bn`` does the same but forwards ``model(x)`` only; supernets here
+    take α weights or a path.) Returns the BatchNorms so callers can restore their momentum.
+    """
+    norms = [m for module in modules for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the re-estimation batches
+    return norms

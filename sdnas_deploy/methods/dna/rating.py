@@ -12,12 +12,12 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import torch
-from torch import nn
 
 from ...spaces.blockwise import Path, StudentBlock
+from ...spaces.layers import reset_batchnorm
 
 REFINE_TOP = 3  # ours: how many of the best sampled paths get their one-layer neighbourhood rated
 
@@ -31,20 +31,12 @@ class Rating:
     mse: float
 
 
-def _reset_bn(modules: Iterable[nn.Module]) -> list[nn.Module]:
-    norms = [m for module in modules for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average over the calibration batches
-    return norms
-
-
 @torch.no_grad()
 def rate_path(block: StudentBlock, path: Path, calibration: Sequence[torch.Tensor],
               pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Rating:
     """Re-estimate the path's BatchNorm on ``calibration`` inputs, then score it on ``pairs`` (eval mode)."""
     modules = block.path_modules(path)
-    norms = _reset_bn(modules)
+    norms = reset_batchnorm(modules)
     block.train()
     for x in calibration:
         block(x, path)
