@@ -123,3 +123,53 @@ def test_bad_arguments_are_rejected() -> None:
         VotingTeachers(k=0, interval=1)
     with pytest.raises(BadInputError):
         VotingTeachers(k=1, interval=1, vote="median")  # type: ignore[arg-type]
+
+
+# ---- cached teachers (teachers_from: cache) --------------------------------------------------------------
+
+from sdnas_deploy.methods.sd.cache import CachedTeachers, masked_vote  # noqa: E402
+
+
+def test_masked_vote_equals_the_plain_votes_when_every_teacher_is_there() -> None:
+    probs = torch.softmax(torch.randn(3, 5, 4), dim=2)
+    seen = torch.ones(3, 5, dtype=torch.bool)
+    assert torch.allclose(masked_vote(probs, seen, "soft"), soft_vote(probs))
+    assert torch.allclose(masked_vote(probs, seen, "hard"), hard_vote(probs))
+    seen[0] = False  # teacher 0 missing: the vote is over teachers 1 and 2 only
+    assert torch.allclose(masked_vote(probs, seen, "soft"), soft_vote(probs[1:]))
+    assert torch.allclose(masked_vote(probs, seen, "hard"), hard_vote(probs[1:]))
+
+
+def test_cached_teachers_vote_over_the_previous_k_epochs_of_each_sample() -> None:
+    cache = CachedTeachers(k=2, samples=4, classes=3, vote="soft", temperature=1.0)
+    logits = {e: torch.randn(4, 3) for e in range(4)}
+    cache.start_epoch(0)
+    assert len(cache) == 0
+    probs, have = cache.teacher_probs(torch.arange(4), torch.device("cpu"))
+    assert not have.any()
+    for epoch in range(4):
+        cache.start_epoch(epoch)
+        if epoch == 3:
+            break
+        seen = torch.tensor([0, 1, 2]) if epoch == 1 else torch.arange(4)  # sample 3 skipped in epoch 1
+        cache.record(seen, logits[epoch][seen])
+    assert len(cache) == 2  # epochs 1 and 2 teach epoch 3; epoch 0 has left the ring
+    probs, have = cache.teacher_probs(torch.tensor([0, 3]), torch.device("cpu"))
+    expected0 = (F.softmax(logits[1][0], 0) + F.softmax(logits[2][0], 0)) / 2
+    assert have.all()
+    assert torch.allclose(probs[0], expected0, atol=2e-3)  # float16 records
+    assert torch.allclose(probs[1], F.softmax(logits[2][3], 0), atol=2e-3)  # only epoch 2 saw sample 3
+
+
+def test_cached_teachers_state_round_trip_and_mismatch() -> None:
+    cache = CachedTeachers(k=2, samples=4, classes=3)
+    cache.start_epoch(0)
+    cache.record(torch.arange(4), torch.randn(4, 3))
+    buffer = io.BytesIO()
+    torch.save(cache.state_dict(), buffer)
+    buffer.seek(0)
+    restored = CachedTeachers(k=2, samples=4, classes=3)
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    assert torch.equal(restored.probs, cache.probs) and restored.epoch == 0
+    with pytest.raises(ValueError, match="shape"):
+        CachedTeachers(k=2, samples=5, classes=3).load_state_dict(cache.state_dict())

@@ -162,6 +162,19 @@ def test_shipped_recipes() -> None:
     quick = load_search_config(data_dir("search") / "default.yaml")
     assert quick.dataset == "digits" and quick.method == "sd-darts"
     assert quick.layers * quick.channels * quick.epochs < 8 * 16 * 50
+    pc = load_search_config(data_dir("search") / "pc-darts.yaml")
+    assert (pc.partial_channels, pc.edge_norm, pc.batch_size, pc.lr, pc.arch_lr) == (4, True, 256, 0.1, 6e-4)
+    assert pc.arch_warmup_epochs == 15
+
+
+def test_arch_warmup_keeps_alpha_still(tmp_path: Path) -> None:
+    config = _tiny(method="darts", arch_warmup_epochs=1, epochs=2)
+    run = searcher.SearchRun(config, tmp_path)
+    before = [a.detach().clone() for a in run.model.arch_parameters()]
+    run.train_epoch(0)
+    assert all(torch.equal(a, b) for a, b in zip(run.model.arch_parameters(), before))
+    run.train_epoch(1)
+    assert not all(torch.equal(a, b) for a, b in zip(run.model.arch_parameters(), before))
 
 
 def test_a_finished_run_is_not_overwritten_without_resume(tmp_path: Path) -> None:
@@ -171,3 +184,24 @@ def test_a_finished_run_is_not_overwritten_without_resume(tmp_path: Path) -> Non
     with pytest.raises(BadInputError, match="--resume"):
         run_search(_tiny(epochs=1, distill="none"), tmp_path, progress=False)
     assert (tmp_path / "report.json").read_bytes() == before
+
+
+def test_cached_teachers_distill_from_the_second_epoch_and_resume_exactly(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _tiny(teachers_from="cache", epochs=3, limit=64)  # 32 weight-train samples: every epoch sees all
+    straight = run_search(config, tmp_path / "straight", progress=False)
+    assert [e["distilled_steps"] for e in straight["epochs"]] == [0, 1, 1]  # 32 samples = 1 step per epoch
+    state = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["teachers"]
+    assert tuple(state["probs"].shape) == (3, 32, 10) and state["seen"][:3].all()
+    with monkeypatch.context() as patch:
+        _interrupt_at_epoch(patch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            run_search(config, tmp_path / "resumed", progress=False)
+    resumed = run_search(config, tmp_path / "resumed", resume=True, progress=False)
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert torch.equal(a["teachers"]["probs"], b["teachers"]["probs"])
+    assert straight["epochs"][-1]["train_loss"] == resumed["epochs"][-1]["train_loss"]
+    with pytest.raises(BadInputError, match="cached teachers record weight-train samples only"):
+        _tiny(teachers_from="cache", distill_arch=True)

@@ -20,6 +20,10 @@ def search(
     space: Optional[str] = typer.Option(None, "--space", help="Search space: darts (cells), fbnet or proxyless (MBConv layers)."),
     setting: Optional[str] = typer.Option(None, "--setting", help="The space's layout the supernet has (fbnet/proxyless: small, cifar, imagenet)."),
     relax: Optional[str] = typer.Option(None, "--relax", help="softmax (DARTS) or gumbel (FBNet's Gumbel-softmax, temperature 5 x 0.956/epoch)."),
+    partial_channels: Optional[int] = typer.Option(None, "--partial-channels", metavar="K", help="PC-DARTS: 1/K of each "
+                                                   "edge's channels through the mixture (darts, nb201; reference 4)."),
+    edge_norm: Optional[bool] = typer.Option(None, "--edge-norm/--no-edge-norm", help="PC-DARTS: β per edge, softmax "
+                                             "over each node's incoming edges (darts, nb201)."),
     dataset: Optional[str] = typer.Option(None, help="digits (embedded), fashion-mnist, cifar10, cifar100 or imagefolder."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Resize images (fashion-mnist, imagefolder)."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Where the dataset files are (or go)."),
@@ -32,12 +36,17 @@ def search(
     lr: Optional[float] = typer.Option(None, help="Weight learning rate (cosine to --lr-min)."),
     arch_lr: Optional[float] = typer.Option(None, "--arch-lr", help="Adam learning rate of α."),
     unrolled: Optional[bool] = typer.Option(None, "--unrolled/--first-order", help="Second-order (unrolled) α gradient."),
+    arch_warmup_epochs: Optional[int] = typer.Option(None, "--arch-warmup", help="Epochs of weight training before α "
+                                                     "moves (PC-DARTS: 15)."),
     method: Optional[str] = typer.Option(None, "--method", help="sd-darts (self-distillation from voting teachers), darts, "
                                          "or dna (blockwise distillation from --teacher; layer-wise spaces)."),
     distill: Optional[str] = typer.Option(None, help="Legacy alias of --method: sd (= sd-darts) or none (= darts)."),
     teachers: Optional[int] = typer.Option(None, help="Number K of teacher snapshots."),
     teacher_interval: Optional[int] = typer.Option(None, "--teacher-interval", help="Weight steps between snapshots."),
     vote: Optional[str] = typer.Option(None, help="soft (mean of probabilities) or hard (majority class)."),
+    teachers_from: Optional[str] = typer.Option(None, "--teachers-from", help="sd-darts: snapshots (K frozen supernet "
+                                                "copies, 3 extra forwards per step) or cache (each sample's recorded "
+                                                "probabilities of the previous K epochs, no extra forward)."),
     temperature: Optional[float] = typer.Option(None, help="Distillation temperature T."),
     distill_weight: Optional[float] = typer.Option(None, "--distill-weight", help="Weight λ of the T²-scaled KL term."),
     distill_warmup_epochs: Optional[int] = typer.Option(None, "--distill-warmup", help="Epochs before distillation starts."),
@@ -84,8 +93,9 @@ def search(
     run_dir = new_run_dir("search", out)
     config = base_config(SearchConfig, load_search_config, recipe, resume, run_dir)
     config = override(
-        config, space=space, setting=setting, relax=relax, dataset=dataset, data_dir=data_dir, image_size=image_size, limit=limit, layers=layers, channels=channels, epochs=epochs,
-        batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, arch_lr=arch_lr, unrolled=unrolled,
+        config, space=space, setting=setting, relax=relax, partial_channels=partial_channels, edge_norm=edge_norm,
+        teachers_from=teachers_from, dataset=dataset, data_dir=data_dir, image_size=image_size, limit=limit, layers=layers, channels=channels, epochs=epochs,
+        batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, arch_lr=arch_lr, unrolled=unrolled, arch_warmup_epochs=arch_warmup_epochs,
         method=method, distill=distill, teachers=teachers, teacher_interval=teacher_interval, vote=vote, temperature=temperature,
         distill_weight=distill_weight, distill_warmup_epochs=distill_warmup_epochs, sharpness=sharpness, seed=seed,
         device=device, amp=amp, target=target, lut=lut, lut_kind=lut_kind, latency_setting=latency_setting, latency_budget=latency_budget,

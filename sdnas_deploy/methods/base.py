@@ -19,7 +19,7 @@ from torch import nn
 if TYPE_CHECKING:
     from ..spaces.base import Supernet
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+Batch = tuple[torch.Tensor, ...]  # (x, y), or (x, y, sample index) for weight-train batches
 ArchPenalty = Callable[[torch.Tensor, Sequence[torch.Tensor]], torch.Tensor]
 
 
@@ -35,6 +35,8 @@ class SearchContext:
     channels_last: bool
     make_scaler: Callable[[], torch.amp.GradScaler]
     sync: Callable[[], None]
+    train_samples: int = 0  # size of the weight-train half (cached teachers keep one record per sample)
+    num_classes: int = 0
 
     @property
     def weights(self) -> list[nn.Parameter]:

@@ -14,8 +14,21 @@ import torch
 from .. import data as datasets
 from ..device import DevicePolicy
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+Batch = tuple[torch.Tensor, ...]  # (x, y), or (x, y, index of each sample in its half) for the weight-train stream
 VAL_LOADER_SEED_OFFSET = 7919  # the arch-val half is shuffled by its own stream, independent of the train half
+
+
+class WithIndex(torch.utils.data.Dataset):
+    """``dataset`` whose items also carry their own index (cached teachers key their records by sample)."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[Any, ...]:
+        return (*self.dataset[i], i)
 
 
 class SearchData:
@@ -50,13 +63,14 @@ class SearchData:
         """Endless batches of ``dataset``, reshuffled deterministically from (seed, epoch)."""
         loader = datasets.make_loader(dataset, self.config.batch_size, shuffle=True, seed=seed, epoch=epoch)
         while True:
-            for x, y in loader:
-                yield self.to_device(x, torch.as_tensor(y))
+            for x, y, *index in loader:
+                yield (*self.to_device(x, torch.as_tensor(y)), *index)
 
     def epoch_batches(self, epoch: int) -> tuple[Iterator[Batch], Iterator[Batch]]:
-        """(weight-train, arch-val) batch streams of ``epoch``."""
+        """(weight-train, arch-val) batch streams of ``epoch``; weight-train batches are (x, y, sample index)."""
         seed = self.config.seed
-        return self.cycle(self.train_half, seed, epoch), self.cycle(self.val_half, seed + VAL_LOADER_SEED_OFFSET, epoch)
+        return (self.cycle(WithIndex(self.train_half), seed, epoch),
+                self.cycle(self.val_half, seed + VAL_LOADER_SEED_OFFSET, epoch))
 
     def eval_batches(self, dataset: Any) -> Iterator[Batch]:
         """Fixed-order batches, capped at ``steps_per_epoch`` for quick runs."""

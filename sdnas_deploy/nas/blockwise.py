@@ -139,7 +139,7 @@ class BlockwiseRun:
         teacher_ms = step_ms = 0.0
         with Progress(steps, f"dna epoch {epoch + 1}/{c.epochs}", self.show_progress) as bar:
             for step in range(steps):
-                x, _ = next(batches)
+                x = next(batches)[0]
                 started = time.perf_counter()
                 with self.policy.autocast():
                     feats = self.teacher.features(x, self.ends)

@@ -20,10 +20,12 @@ VoteRule = Literal["soft", "hard"]
 AmpMode = Literal["auto", "bf16", "fp16", "off"]
 PenaltyKind = Literal["add", "mul", "budget"]
 Relaxation = Literal["softmax", "gumbel"]
+TeacherSource = Literal["snapshots", "cache"]
 KdLoss = Literal["mse", "normalized"]
 
 # Keys that change the supernet or the data it sees: a resumed run must keep them.
-STRUCTURAL_KEYS = ("space", "setting", "dataset", "layers", "channels", "teacher", "teacher_weights", "stages")
+STRUCTURAL_KEYS = ("space", "setting", "dataset", "layers", "channels", "teacher", "teacher_weights", "stages",
+                   "partial_channels", "edge_norm", "teachers_from")
 
 
 @dataclass
@@ -39,6 +41,8 @@ class SearchConfig:
     layers: int | None = None  # DARTS reference: 8 cells in the search supernet (darts only; None = 8)
     channels: int | None = None  # DARTS reference: 16 initial channels (darts only; None = 16)
     relax: Relaxation = "softmax"  # DARTS reference: softmax mixture; gumbel = FBNet's Gumbel-softmax samples
+    partial_channels: int = 1  # PC-DARTS: 1/K of each edge's channels through the mixture (reference K=4); cell spaces
+    edge_norm: bool = False  # PC-DARTS: β per edge, softmax over each node's incoming edges (reference: on); cell spaces
     gumbel_temperature: float = 5.0  # FBNet reference: initial Gumbel-softmax temperature 5.0 ...
     gumbel_decay: float = 0.956  # FBNet reference: ... multiplied by 0.956 every epoch
     epochs: int = 50  # DARTS reference: 50 search epochs
@@ -52,6 +56,7 @@ class SearchConfig:
     arch_betas: tuple[float, float] = (0.5, 0.999)  # DARTS reference: Adam betas of α
     arch_weight_decay: float = 1e-3  # DARTS reference: weight decay of α
     unrolled: bool = False  # DARTS reference: first order is the default; True = second-order α gradient
+    arch_warmup_epochs: int = 0  # DARTS reference: α moves from epoch 0; PC-DARTS: 15 epochs of weights only first
     train_portion: float = 0.5  # DARTS reference: train split 50/50 into weight-train / arch-val halves
     seed: int = 2  # DARTS reference code's default seed
     device: str = "auto"  # ours: auto | cpu | cuda | cuda:N
@@ -65,6 +70,9 @@ class SearchConfig:
     # so K=3 teachers span the last ~3/4 epoch: recent enough to be relevant, far enough apart to differ.
     teacher_interval: int = 100
     vote: VoteRule = "soft"  # ours: soft = mean of teacher probabilities; hard = majority class
+    # ours: snapshots = K frozen supernet copies run on each batch (3 extra forwards per step); cache = each
+    # sample's probabilities recorded from the supernet's own forwards in the previous K epochs (no extra forward)
+    teachers_from: TeacherSource = "snapshots"
     temperature: float = 2.0  # ours: T of the KL term (Hinton et al.'s usual range 2-4)
     distill_weight: float = 1.0  # ours: λ of the T²-scaled KL term (equal footing with the CE loss)
     # ours: epochs before distillation starts; early supernets are near-random teachers (10% of the reference run)
@@ -189,6 +197,17 @@ def _validate_space(c: SearchConfig) -> None:
            "use a factor in (0, 1]")
     if c.layers is not None or c.channels is not None:
         space.search_geometry(16, 1, 2, c.setting, c.layers, c.channels)  # mbconv spaces refuse them in one line
+    _check(isinstance(c.partial_channels, int) and not isinstance(c.partial_channels, bool) and c.partial_channels >= 1,
+           "partial_channels", c.partial_channels, "use 1 (off) or K >= 2, e.g. 4 (PC-DARTS)")
+    _check(isinstance(c.edge_norm, bool), "edge_norm", c.edge_norm, "use true or false")
+    for name, used in (("partial_channels", c.partial_channels != 1), ("edge_norm", c.edge_norm)):
+        _check(not used or name in space.supernet_options, name, getattr(c, name),
+               f"space {space.name!r} has no such supernet option (PC-DARTS options apply to the cell spaces darts, nb201)")
+    _check(isinstance(c.arch_warmup_epochs, int) and c.arch_warmup_epochs >= 0, "arch_warmup_epochs",
+           c.arch_warmup_epochs, "use a non-negative number of epochs")
+    _check(c.teachers_from in ("snapshots", "cache"), "teachers_from", c.teachers_from, "use snapshots or cache")
+    _check(not (c.teachers_from == "cache" and c.distill_arch), "teachers_from", c.teachers_from,
+           "cached teachers record weight-train samples only; use snapshots with distill_arch")
 
 
 def _validate_hardware(c: SearchConfig) -> None:
@@ -227,6 +246,16 @@ def load_search_config(path: str | Path) -> SearchConfig:
     from ..recipe_sections import read_sections
 
     return search_config_from_mapping(read_sections(Path(path)).get("search"), f"{path} [search]")
+
+
+def supernet_options(c: SearchConfig) -> dict[str, Any]:
+    """The PC-DARTS options for ``Space.build_supernet`` (only those that are on: other spaces take none)."""
+    options: dict[str, Any] = {}
+    if c.partial_channels != 1:
+        options["partial_channels"] = c.partial_channels
+    if c.edge_norm:
+        options["edge_norm"] = True
+    return options
 
 
 def changed_keys(saved: Any, config: SearchConfig) -> list[str]:

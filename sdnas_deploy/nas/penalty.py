@@ -96,14 +96,15 @@ class LatencyPenalty:
 def combined(penalties: Sequence[LatencyPenalty], epoch: int, labels: Sequence[str]) -> ArchPenalty | None:
     """The architect's α-loss hook for ``epoch``: CE + Σ (L_i − CE); None when no penalty is active.
 
-    The architect passes α in ``arch_parameters()`` order; ``labels`` names them for the cost model.
+    The architect passes α in ``arch_parameters()`` order; ``labels`` names them for the cost model (parameters
+    after the labelled α — PC-DARTS edge β — are not costed).
     """
     active = [p for p in penalties if p.active(epoch)]
     if not active:
         return None
 
     def apply(ce: torch.Tensor, alphas: Sequence[torch.Tensor]) -> torch.Tensor:
-        named = dict(zip(labels, alphas, strict=True))
+        named = dict(zip(labels, alphas[: len(labels)], strict=True))
         total = ce
         for p in active:
             total = total + (p.loss(ce, named, epoch) - ce)
@@ -149,7 +150,8 @@ class HardwareCosts:
         """Predicted cost of the architecture and expected cost at ``alphas``; budget verdicts when ``final``."""
         from ..hw.flops import predict_flops
 
-        named = {label: a.detach().float().cpu() for label, a in zip(self.labels, alphas, strict=True)}
+        labelled = zip(self.labels, alphas[: len(self.labels)], strict=True)
+        named = {label: a.detach().float().cpu() for label, a in labelled}
         record: dict[str, Any] = {"predicted_latency_ms": None, "expected_latency_ms": None}
         if self.table is not None and self.latency_model is not None:
             record["predicted_latency_ms"] = predict_latency(self.table, genotype)

@@ -30,7 +30,7 @@ from ..methods import SearchContext, get_method
 from ..progress import Progress, log
 from ..spaces import get_space
 from .batches import SearchData
-from .config import SearchConfig, changed_keys, check_resume_config
+from .config import SearchConfig, changed_keys, check_resume_config, supernet_options
 from .evaluation import accuracy, sharpness
 from .penalty import HardwareCosts, log_fields
 
@@ -75,7 +75,7 @@ class SearchRun:
         self.space = get_space(config.space)
         self.geometry = self.space.search_geometry(self.info.image_size, self.info.in_channels, self.info.num_classes,
                                                    config.setting, config.layers, config.channels)
-        model = self.space.build_supernet(self.geometry)
+        model = self.space.build_supernet(self.geometry, **supernet_options(config))
         model.relax = config.relax
         memory_format = torch.channels_last if self.policy.channels_last else torch.preserve_format
         self.model: nn.Module = model.to(self.policy.device, memory_format=memory_format)
@@ -90,6 +90,7 @@ class SearchRun:
             model=self.model, config=config, w_optimizer=self.w_optimizer, scaler=self.scaler,
             autocast=self.policy.autocast, channels_last=self.policy.channels_last,
             make_scaler=lambda: grad_scaler(self.policy), sync=self._sync,
+            train_samples=len(self.data.train_half), num_classes=self.info.num_classes,
         ))
         self.costs = HardwareCosts(config, self.info, model.arch_labels())  # penalties on α + predicted cost
         self.epoch = 0  # next epoch to run (0-based)

@@ -199,6 +199,7 @@ class Space(ABC):
     search_setting: str = ""  # setting whose layout the supernet uses when none is named
     key_ops: tuple[str, ...] = ()  # op names of its latency-table keys
     relaxations: tuple[str, ...] = ("softmax",)
+    supernet_options: frozenset[str] = frozenset()  # keyword options build_supernet takes (spaces.partial: PC-DARTS)
 
     # ---- architecture codec --------------------------------------------------------------------
     @abstractmethod
@@ -292,8 +293,10 @@ class Space(ABC):
 
     # ---- search --------------------------------------------------------------------------------
     @abstractmethod
-    def build_supernet(self, geometry: Geometry) -> Supernet:
-        """The supernet whose layout ``geometry`` describes (the search network, not the deployment one)."""
+    def build_supernet(self, geometry: Geometry, **options: Any) -> Supernet:
+        """The supernet whose layout ``geometry`` describes (the search network, not the deployment one).
+
+        ``options`` are the :attr:`supernet_options` the space takes (e.g. ``partial_channels``, ``edge_norm``)."""
 
     @abstractmethod
     def discretize(self, arch: Any, supernet: Supernet) -> dict[str, torch.Tensor]:

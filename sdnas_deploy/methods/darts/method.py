@@ -41,9 +41,12 @@ class DartsMethod(SearchMethod):
         """An extra term of the α loss (None for DARTS)."""
         return None
 
-    def weight_extra(self, x: torch.Tensor, epoch: int, clock: list[float]) -> ExtraLoss | None:
-        """An extra term of the weight loss (None for DARTS); called inside autocast."""
+    def weight_extra(self, batch: Batch, epoch: int, clock: list[float]) -> ExtraLoss | None:
+        """An extra term of the weight loss (None for DARTS); called inside autocast. ``batch`` is (x, y[, index])."""
         return None
+
+    def observe_logits(self, batch: Batch, logits: torch.Tensor) -> None:
+        """Called with the weight step's own logits (SD-DARTS' cached teachers record them)."""
 
     def after_weight_step(self) -> None:
         """Called once the weights moved (SD-DARTS counts steps for its snapshots)."""
@@ -51,15 +54,18 @@ class DartsMethod(SearchMethod):
     # ---- the step --------------------------------------------------------------------------------
     def step(self, batch: Batch, val_batch: Batch, lr: float, epoch: int, penalty: ArchPenalty | None) -> StepResult:
         ctx, c = self.ctx, self.ctx.config
-        (x, y), (x_val, y_val) = batch, val_batch
+        (x, y), (x_val, y_val) = batch[:2], val_batch[:2]
         clock = [0.0]
-        extra = self.arch_extra(val_batch, epoch, clock)
-        arch_loss = self.architect.step(x, y, x_val, y_val, lr, ctx.w_optimizer, extra, penalty)
+        arch_loss = 0.0  # PC-DARTS warms the weights up before α moves (arch_warmup_epochs)
+        if epoch >= c.arch_warmup_epochs:
+            extra = self.arch_extra(val_batch, epoch, clock)
+            arch_loss = self.architect.step(x, y, x_val, y_val, lr, ctx.w_optimizer, extra, penalty)
         ctx.w_optimizer.zero_grad(set_to_none=True)
         with ctx.autocast():
             logits = ctx.model(x)
             loss = task_loss(logits, y)
-            weight_extra = self.weight_extra(x, epoch, clock)
+            weight_extra = self.weight_extra(batch, epoch, clock)
+            self.observe_logits(batch, logits)
             if weight_extra is not None:
                 loss = loss + weight_extra(logits)
         loss_value = float(loss.detach())

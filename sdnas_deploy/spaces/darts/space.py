@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..base import Setting, Space, Supernet, body_without_space
+from ..partial import SUPERNET_OPTIONS
 from .build_op import build_op, traced_keys
 from .expected import CostModel, build_cost_model
 from .genotype import REFERENCE_GENOTYPES, Genotype, from_arch_string, skip_count, to_arch_string
@@ -42,6 +43,7 @@ class DartsSpace(Space):
     search_setting = "cifar"
     key_ops = KEY_OPS
     relaxations = ("softmax", "gumbel")
+    supernet_options = SUPERNET_OPTIONS
 
     # ---- codec ---------------------------------------------------------------------------------
     def arch_from_dict(self, data: Any, source: str = "genotype") -> Genotype:
@@ -94,9 +96,9 @@ class DartsSpace(Space):
                              layers=geometry.layers, channels=geometry.channels, auxiliary=auxiliary)
 
     # ---- search --------------------------------------------------------------------------------
-    def build_supernet(self, geometry: NetworkGeometry) -> SearchNetwork:
+    def build_supernet(self, geometry: NetworkGeometry, partial_channels: int = 1, edge_norm: bool = False) -> SearchNetwork:
         return SearchNetwork(C=geometry.channels, num_classes=geometry.num_classes, layers=geometry.layers,
-                             in_channels=geometry.in_channels)
+                             in_channels=geometry.in_channels, partial_channels=partial_channels, edge_norm=edge_norm)
 
     def discretize(self, arch: Genotype, supernet: Supernet) -> dict[str, torch.Tensor]:
         device = supernet.arch_parameters()[0].device

@@ -17,6 +17,7 @@ from torch import nn
 from typing import Mapping
 
 from ..base import Supernet
+from ..partial import check_partial_channels, node_softmax, partial
 from .genotype import DARTS_STEPS, Genotype, derive_genotype, edge_index, num_edges
 from .ops import OPS, PRIMITIVES, cell_preprocess
 
@@ -53,9 +54,11 @@ class SearchCell(nn.Module):
     """A supernet cell: 2 inputs, ``steps`` nodes fed by MixedOps from every earlier state, concat of the last nodes."""
 
     def __init__(
-        self, steps: int, multiplier: int, C_prev_prev: int, C_prev: int, C: int, reduction: bool, reduction_prev: bool
+        self, steps: int, multiplier: int, C_prev_prev: int, C_prev: int, C: int, reduction: bool, reduction_prev: bool,
+        partial_channels: int = 1,
     ) -> None:
         super().__init__()
+        check_partial_channels(C, partial_channels, f"a {'reduction' if reduction else 'normal'} cell of width {C}")
         self.reduction = reduction
         self._steps = steps
         self._multiplier = multiplier
@@ -64,14 +67,18 @@ class SearchCell(nn.Module):
         for node in range(steps):
             for j in range(2 + node):
                 stride = 2 if reduction and j < 2 else 1
-                self._ops.append(MixedOp(C, stride))
+                self._ops.append(partial(MixedOp(C // partial_channels, stride), partial_channels))
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
+                edge_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """``edge_weights`` (PC-DARTS edge normalization): one factor per edge, softmax(β) within each node."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for node in range(self._steps):
             start = edge_index(node, 0)
-            s = sum(self._ops[start + j](h, weights[start + j]) for j, h in enumerate(states))
-            states.append(s)
+            terms = [self._ops[start + j](h, weights[start + j]) for j, h in enumerate(states)]
+            if edge_weights is not None:
+                terms = [edge_weights[start + j] * t for j, t in enumerate(terms)]
+            states.append(sum(terms))
         return torch.cat(states[-self._multiplier :], dim=1)
 
 
@@ -87,6 +94,8 @@ class SearchNetwork(Supernet):
         steps: int = DARTS_STEPS,
         multiplier: int = 4,
         stem_multiplier: int = 3,
+        partial_channels: int = 1,
+        edge_norm: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("C", C), ("num_classes", num_classes), ("layers", layers), ("in_channels", in_channels),
@@ -96,7 +105,8 @@ class SearchNetwork(Supernet):
         if not 1 <= multiplier <= steps:
             raise ValueError(f"SearchNetwork: multiplier must be in 1..steps={steps}, got {multiplier}")
         self.init_args = dict(C=C, num_classes=num_classes, layers=layers, in_channels=in_channels,
-                              steps=steps, multiplier=multiplier, stem_multiplier=stem_multiplier)
+                              steps=steps, multiplier=multiplier, stem_multiplier=stem_multiplier,
+                              partial_channels=partial_channels, edge_norm=edge_norm)
         self._steps = steps
         self._multiplier = multiplier
 
@@ -109,7 +119,8 @@ class SearchNetwork(Supernet):
             reduction = i in (layers // 3, 2 * layers // 3)
             if reduction:
                 C_curr *= 2
-            cell = SearchCell(steps, multiplier, C_prev_prev, C_prev, C_curr, reduction, reduction_prev)
+            cell = SearchCell(steps, multiplier, C_prev_prev, C_prev, C_curr, reduction, reduction_prev,
+                              partial_channels)
             self.cells.append(cell)
             reduction_prev = reduction
             C_prev_prev, C_prev = C_prev, multiplier * C_curr
@@ -119,8 +130,23 @@ class SearchNetwork(Supernet):
         shape = (num_edges(steps), len(PRIMITIVES))
         self.alphas_normal = nn.Parameter(1e-3 * torch.randn(shape))
         self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(shape))
+        self.edge_norm = edge_norm
+        if edge_norm:  # PC-DARTS: β per edge, normalized over each node's incoming edges
+            self.betas_normal = nn.Parameter(1e-3 * torch.randn(num_edges(steps)))
+            self.betas_reduce = nn.Parameter(1e-3 * torch.randn(num_edges(steps)))
 
     ARCH_LABELS = ("normal", "reduce")
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """α by label, then the edge β of edge normalization (not labelled: no cost model reads them)."""
+        betas = [self.betas_normal, self.betas_reduce] if self.edge_norm else []
+        return [*super().arch_parameters(), *betas]
+
+    def edge_weights(self, label: str) -> torch.Tensor | None:
+        """softmax(β) over each node's incoming edges of ``label``'s cells (None without edge normalization)."""
+        if not self.edge_norm:
+            return None
+        return node_softmax(getattr(self, f"betas_{label}"), [2 + node for node in range(self._steps)])
 
     def arch_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """softmax(α) per edge for the normal and reduction cells (differentiable)."""
@@ -129,9 +155,12 @@ class SearchNetwork(Supernet):
     def forward(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Logits; ``weights`` ({label: [edges, ops]}) replaces the relaxed α of that cell type."""
         mix = self.mixture(weights)
+        given = set(weights or ())  # explicit (one-hot) weights compute the derived cell: no edge factors
+        edges = {label: None if label in given else self.edge_weights(label) for label in self.ARCH_LABELS}
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, mix["reduce" if cell.reduction else "normal"])
+            label = "reduce" if cell.reduction else "normal"
+            s0, s1 = s1, cell(s0, s1, mix[label], edges[label])
         out = self.global_pooling(s1)
         return self.classifier(torch.flatten(out, 1))
 
@@ -139,6 +168,9 @@ class SearchNetwork(Supernet):
         """The discrete architecture the current α select (DARTS rule)."""
         with torch.no_grad():
             normal, reduce = self.arch_weights()
+            if self.edge_norm:  # PC-DARTS ranks edges by softmax(α)·softmax(β)
+                normal = normal * self.edge_weights("normal")[:, None]
+                reduce = reduce * self.edge_weights("reduce")[:, None]
         return derive_genotype(normal, reduce, steps=self._steps, multiplier=self._multiplier)
 
 

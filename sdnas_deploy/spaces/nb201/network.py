@@ -17,6 +17,7 @@ from torch import nn
 
 from ..base import Supernet
 from ..layers import DropPathControl
+from ..partial import check_partial_channels, node_softmax, partial
 from .arch import EDGES, NODES, CellArch
 from .ops import OPS, Edge, Head, ResBlock, Stem, edge_op
 
@@ -111,15 +112,20 @@ class MixedEdge(nn.Module):
 class SearchCell(nn.Module):
     """A supernet cell: six mixed edges sharing the network's one α matrix."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, partial_channels: int = 1) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(MixedEdge(channels) for _ in EDGES)
+        check_partial_channels(channels, partial_channels, f"a cell of width {channels}")
+        self.edges = nn.ModuleList(partial(MixedEdge(channels // partial_channels), partial_channels) for _ in EDGES)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor, zero: Sequence[Sequence[bool]] | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, zero: Sequence[Sequence[bool]] | None,
+                edge_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """``edge_weights`` (PC-DARTS edge normalization): one factor per edge, softmax(β) within each node."""
         nodes = [x]
         for node in range(1, NODES):
-            nodes.append(reduce(operator.add, [self.edges[i](nodes[src], weights[i], None if zero is None else zero[i])
-                                               for i, (n, src) in enumerate(EDGES) if n == node]))
+            terms = [self.edges[i](nodes[src], weights[i], None if zero is None else zero[i])
+                     * (1.0 if edge_weights is None else edge_weights[i])
+                     for i, (n, src) in enumerate(EDGES) if n == node]
+            nodes.append(reduce(operator.add, terms))
         return nodes[-1]
 
 
@@ -128,18 +134,30 @@ class Nb201Supernet(Supernet, _Skeleton):
 
     ARCH_LABELS = ("edges",)
 
-    def __init__(self, plan: Plan, in_channels: int, num_classes: int) -> None:
+    def __init__(self, plan: Plan, in_channels: int, num_classes: int, partial_channels: int = 1,
+                 edge_norm: bool = False) -> None:
         super().__init__()
-        self.init_args: dict[str, Any] = dict(plan=plan, in_channels=in_channels, num_classes=num_classes)
-        self._build(plan, in_channels, num_classes, SearchCell)
+        self.init_args: dict[str, Any] = dict(plan=plan, in_channels=in_channels, num_classes=num_classes,
+                                              partial_channels=partial_channels, edge_norm=edge_norm)
+        self._build(plan, in_channels, num_classes, lambda width: SearchCell(width, partial_channels))
         self.alphas_edges = nn.Parameter(1e-3 * torch.randn(len(EDGES), len(OPS)))
+        self.edge_norm = edge_norm
+        if edge_norm:  # PC-DARTS: β per edge, normalized over each node's incoming edges (every edge is kept)
+            self.betas_edges = nn.Parameter(1e-3 * torch.randn(len(EDGES)))
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """α, then the edge β of edge normalization (not labelled: no cost model reads them)."""
+        return [*super().arch_parameters(), *([self.betas_edges] if self.edge_norm else [])]
 
     def forward(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         mix = self.mixture(weights)["edges"]
         zero = None if mix.requires_grad else (mix == 0).tolist()  # one-hot rows skip their zero-weight ops
+        edges = None  # explicit (one-hot) weights compute the derived cell: no edge factors
+        if self.edge_norm and "edges" not in (weights or {}):
+            edges = node_softmax(self.betas_edges, [node for node in range(1, NODES)])
         x = self.stem(x)
         for module in self._stage_modules():
-            x = module(x, mix, zero) if isinstance(module, SearchCell) else module(x)
+            x = module(x, mix, zero, edges) if isinstance(module, SearchCell) else module(x)
         return self.head(x)
 
     def derive(self) -> CellArch:

@@ -18,6 +18,7 @@ from torch import nn
 
 from ...errors import BadInputError
 from ..base import Setting, Supernet, body_without_space
+from ..partial import SUPERNET_OPTIONS
 from ..fixed_geometry import FixedLayoutSpace, SettingGeometry
 from . import latency
 from .arch import EDGES, CellArch, arch_from_body, arch_from_line, connected, summary
@@ -66,6 +67,7 @@ class Nb201Space(FixedLayoutSpace):
     search_setting = "small"
     key_ops = latency.KEY_OPS
     relaxations = ("softmax", "gumbel")
+    supernet_options = SUPERNET_OPTIONS
     geometry_type = Nb201Geometry
 
     # ---- codec ---------------------------------------------------------------------------------
@@ -113,8 +115,9 @@ class Nb201Space(FixedLayoutSpace):
         return Nb201Network(arch, self.plan(geometry), geometry.in_channels, geometry.num_classes)
 
     # ---- search --------------------------------------------------------------------------------
-    def build_supernet(self, geometry: Nb201Geometry) -> Supernet:
-        return Nb201Supernet(self.plan(geometry), geometry.in_channels, geometry.num_classes)
+    def build_supernet(self, geometry: Nb201Geometry, partial_channels: int = 1, edge_norm: bool = False) -> Supernet:
+        return Nb201Supernet(self.plan(geometry), geometry.in_channels, geometry.num_classes, partial_channels,
+                             edge_norm)
 
     def discretize(self, arch: CellArch, supernet: Supernet) -> dict[str, torch.Tensor]:
         alpha = supernet.alpha("edges")
