@@ -10,6 +10,7 @@ Layout written by the commands (documented in the README):
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ def new_run_dir(kind: str, out: str | Path | None) -> Path:
     :func:`discard_empty_run_dirs` when the command fails before writing into it)."""
     if out:
         path = Path(out)
+    elif int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # the ranks would each pick their own timestamp
+        raise BadInputError(f"a {kind} under torchrun needs --out DIR (every process must use the same directory)")
     else:  # never share a default directory with another run started in the same second
         base = Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
         path, n = base, 1

@@ -107,3 +107,34 @@ def resumed_config(cls: type, run_dir: Path) -> Any:
     if not path.is_file():
         raise BadInputError(f"{run_dir}: nothing to resume (no config.json); start a new run without --resume")
     return from_mapping(cls, load_json(path, "run config"), str(path))
+
+
+NprocOpt = typer.Option(None, "--nproc", metavar="N", help="Run N processes with torchrun (PyTorch DDP: one per GPU, "
+                        "or gloo on CPU); --batch-size is per process.")
+
+
+def relaunch_with_torchrun(nproc: int | None) -> None:
+    """``--nproc N``: replace this process by ``torchrun --standalone --nproc_per_node N -m sdnas_deploy ...``.
+
+    The same command line without ``--nproc`` is what every rank runs. Nothing happens for None or 1, or when
+    this process already is a torchrun rank.
+    """
+    if nproc is None or "LOCAL_RANK" in os.environ:
+        return
+    if nproc < 1:
+        fail(f"--nproc {nproc} is invalid; use a positive number of processes", 2)
+    if nproc == 1:
+        return
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "sdnas_deploy", *args]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)

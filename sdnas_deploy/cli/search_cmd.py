@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import base_config, cli_errors, print_json, print_table
+from .common import NprocOpt, base_config, cli_errors, print_json, print_table, relaunch_with_torchrun
 
 RecipeOpt = typer.Option(None, "--recipe", help="Recipe YAML (path or shipped name, e.g. default); its `search:` section sets the defaults.")
 
@@ -82,12 +82,15 @@ def search(
     seed: Optional[int] = typer.Option(None),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
     amp: Optional[str] = typer.Option(None, help="auto, bf16, fp16 or off (CUDA only)."),
+    nproc: Optional[int] = NprocOpt,
     json_out: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
 ) -> None:
     """Search an architecture; writes genotype.json (naming its space), report.json, α history and checkpoints."""
+    relaunch_with_torchrun(nproc)
     from ..config_utils import override
     from ..nas.config import SearchConfig, load_search_config
     from ..nas.searcher import run_search
+    from ..parallel import current as current_parallel
     from ..runs import new_run_dir
 
     run_dir = new_run_dir("search", out)
@@ -105,6 +108,8 @@ def search(
         kd_lr=kd_lr, rate_max=rate_max, params_budget=params_budget, top_k=top_k,
     )
     report = run_search(config, run_dir, resume=resume, progress=not json_out)
+    if not current_parallel().is_main:  # torchrun: rank 0 prints
+        return
     if json_out:
         print_json(report)
         return

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import base_config, cli_errors, print_json, print_table
+from .common import NprocOpt, base_config, cli_errors, print_json, print_table, relaunch_with_torchrun
 
 
 @cli_errors
@@ -39,10 +39,15 @@ def train(
                                           "or run directory; same data and size): (1-w) CE + w T² KL."),
     kd_weight: Optional[float] = typer.Option(None, "--kd-weight", help="w of the distillation term (default 0.5)."),
     kd_temperature: Optional[float] = typer.Option(None, "--kd-temperature", help="T of the distillation term (default 4)."),
+    stop_after: Optional[int] = typer.Option(None, "--stop-after", metavar="E", help="End this call once E epochs "
+                                             "are complete (checkpointed); --resume continues: split a run into jobs."),
+    nproc: Optional[int] = NprocOpt,
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Retrain a genotype; keeps best/last weights (safetensors) and report.json with test top-1/top-5."""
+    relaunch_with_torchrun(nproc)
     from ..config_utils import override
+    from ..parallel import current as current_parallel
     from ..runs import load_arch_arg, new_run_dir
     from ..training.config import TrainConfig, load_train_config
     from ..training.trainer import run_training
@@ -56,7 +61,10 @@ def train(
         drop_path_prob=drop_path_prob, cutout=cutout, label_smoothing=label_smoothing, seed=seed, device=device, amp=amp,
         teacher=teacher, kd_weight=kd_weight, kd_temperature=kd_temperature,
     )
-    report = run_training(geno, config, run_dir, resume=resume, progress=not json_out, space=space)
+    report = run_training(geno, config, run_dir, resume=resume, progress=not json_out, space=space,
+                          stop_after=stop_after)
+    if not current_parallel().is_main:  # torchrun: rank 0 prints
+        return
     if json_out:
         print_json(report)
         return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from ..errors import BadInputError
 
@@ -70,6 +70,7 @@ def make_loader(
     drop_last: bool = False,
     epoch: int = 0,
     pin_memory: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> DataLoader:
     """A single-process DataLoader whose order depends only on ``seed`` and ``epoch``.
 
@@ -88,6 +89,16 @@ def make_loader(
             f"batch size {batch_size} is larger than the {size} samples available, so no full batch exists; "
             f"lower --batch-size or raise --limit"
         )
+    if shard is not None and shard[1] > 1:  # torchrun: this rank's part (parallel.py)
+        rank, world = shard
+        if not shuffle:  # evaluation: a strided slice, every sample on exactly one rank (no padding)
+            return DataLoader(Subset(dataset, list(range(rank, size, world))), batch_size=batch_size,
+                              shuffle=False, drop_last=drop_last, num_workers=0, pin_memory=pin_memory)
+        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=int(seed),
+                                     drop_last=drop_last)
+        sampler.set_epoch(int(epoch))  # every rank draws the same permutation of (seed, epoch), then its part
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, num_workers=0,
+                          pin_memory=pin_memory)
     return DataLoader(
         dataset,
         batch_size=batch_size,

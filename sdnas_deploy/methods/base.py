@@ -37,6 +37,13 @@ class SearchContext:
     sync: Callable[[], None]
     train_samples: int = 0  # size of the weight-train half (cached teachers keep one record per sample)
     num_classes: int = 0
+    train_model: nn.Module | None = None  # what the weight step runs: the DDP wrapper under torchrun, else model
+    average_arch_grads: Callable[[Sequence[torch.Tensor]], None] = lambda params: None  # torchrun: mean over ranks
+    gather: Callable[[torch.Tensor], torch.Tensor] = lambda t: t  # torchrun: every rank's tensor, concatenated
+
+    @property
+    def forward_model(self) -> nn.Module:
+        return self.train_model if self.train_model is not None else self.model
 
     @property
     def weights(self) -> list[nn.Parameter]:

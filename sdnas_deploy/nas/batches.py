@@ -13,6 +13,7 @@ import torch
 
 from .. import data as datasets
 from ..device import DevicePolicy
+from ..parallel import Parallel
 
 Batch = tuple[torch.Tensor, ...]  # (x, y), or (x, y, index of each sample in its half) for the weight-train stream
 VAL_LOADER_SEED_OFFSET = 7919  # the arch-val half is shuffled by its own stream, independent of the train half
@@ -34,9 +35,11 @@ class WithIndex(torch.utils.data.Dataset):
 class SearchData:
     """Dataset description, the two halves, the test split, and the batch iterators of one search."""
 
-    def __init__(self, config: Any, policy: DevicePolicy) -> None:
+    def __init__(self, config: Any, policy: DevicePolicy, par: Parallel | None = None) -> None:
         self.config = config
         self.policy = policy
+        self.par = par or Parallel()
+        self.shard = (self.par.rank, self.par.world_size) if self.par.active else None
         self.info = datasets.dataset_info(config.dataset, config.data_dir, image_size=config.image_size)
         train_set = datasets.load_split(config.dataset, "train", config.data_dir, limit=config.limit,
                                         image_size=config.image_size)
@@ -48,9 +51,10 @@ class SearchData:
         return {"weight_train": len(self.train_half), "arch_val": len(self.val_half), "test": len(self.test_set)}
 
     def steps_per_epoch(self) -> int:
-        """Steps of one epoch: one pass over the weight-train half, capped by ``steps_per_epoch``."""
+        """Steps of one epoch: one pass over (this rank's share of) the weight-train half, capped by
+        ``steps_per_epoch``; ``batch_size`` is per process."""
         c = self.config
-        n_batches = math.ceil(len(self.train_half) / c.batch_size)
+        n_batches = math.ceil(math.ceil(len(self.train_half) / self.par.world_size) / c.batch_size)
         return min(n_batches, c.steps_per_epoch) if c.steps_per_epoch else n_batches
 
     def to_device(self, x: torch.Tensor, y: torch.Tensor) -> Batch:
@@ -61,7 +65,8 @@ class SearchData:
 
     def cycle(self, dataset: Any, seed: int, epoch: int) -> Iterator[Batch]:
         """Endless batches of ``dataset``, reshuffled deterministically from (seed, epoch)."""
-        loader = datasets.make_loader(dataset, self.config.batch_size, shuffle=True, seed=seed, epoch=epoch)
+        loader = datasets.make_loader(dataset, self.config.batch_size, shuffle=True, seed=seed, epoch=epoch,
+                                      shard=self.shard)
         while True:
             for x, y, *index in loader:
                 yield (*self.to_device(x, torch.as_tensor(y)), *index)
@@ -72,9 +77,10 @@ class SearchData:
         return (self.cycle(WithIndex(self.train_half), seed, epoch),
                 self.cycle(self.val_half, seed + VAL_LOADER_SEED_OFFSET, epoch))
 
-    def eval_batches(self, dataset: Any) -> Iterator[Batch]:
-        """Fixed-order batches, capped at ``steps_per_epoch`` for quick runs."""
-        loader = datasets.make_loader(dataset, self.config.batch_size, shuffle=False, seed=0)
+    def eval_batches(self, dataset: Any, sharded: bool = True) -> Iterator[Batch]:
+        """Fixed-order batches (this rank's strided share when ``sharded``), capped at ``steps_per_epoch``."""
+        loader = datasets.make_loader(dataset, self.config.batch_size, shuffle=False, seed=0,
+                                      shard=self.shard if sharded else None)
         for i, (x, y) in enumerate(loader):
             if self.config.steps_per_epoch is not None and i >= self.config.steps_per_epoch:
                 break

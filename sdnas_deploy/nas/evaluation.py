@@ -29,23 +29,25 @@ def accuracy(model: nn.Module, data: SearchData, dataset: Any, policy: DevicePol
     one-hot masks (by α label)."""
     correct = seen = 0
     with preserved_state(model), policy.autocast():
-        reset_batchnorm([model])
+        norms = reset_batchnorm([model])
         model.train()
-        for i, (x, _) in enumerate(data.eval_batches(data.train_half)):
+        for i, (x, *_) in enumerate(data.eval_batches(data.train_half)):
             if i == BN_RECALIBRATION_BATCHES:
                 break
             model(x, weights)
+        data.par.average_([t for bn in norms for t in (bn.running_mean, bn.running_var) if t is not None])
         model.eval()
         for x, y in data.eval_batches(dataset):
             correct += int((model(x, weights).argmax(dim=1) == y).sum())
             seen += y.numel()
+    correct, seen = data.par.sum([correct, seen])  # every rank scored its own share
     return correct / max(seen, 1)
 
 
 def sharpness(model: nn.Module, data: SearchData, config: Any) -> float:
     """Dominant Hessian eigenvalue of the arch-val loss w.r.t. α (BN in batch-statistics mode, fp32)."""
     batches = []
-    for batch in data.eval_batches(data.val_half):
+    for batch in data.eval_batches(data.val_half, sharded=False):  # the same batches on every rank
         batches.append(batch)
         if len(batches) == config.sharpness_batches:
             break

@@ -27,6 +27,7 @@ from ..device import DevicePolicy, grad_scaler, make_policy
 from ..errors import BadInputError
 from ..io_utils import atomic_write_json, remove_stale_temp_files
 from ..methods import SearchContext, get_method
+from ..parallel import current as current_parallel, device_for, setup as setup_parallel
 from ..progress import Progress, log
 from ..spaces import get_space
 from .batches import SearchData
@@ -67,10 +68,11 @@ class SearchRun:
     def __init__(self, config: SearchConfig, out_dir: Path, show_progress: bool = True) -> None:
         self.config = config
         self.out_dir = Path(out_dir)
-        self.show_progress = show_progress
-        self.policy: DevicePolicy = make_policy(config.device, config.amp, config.channels_last)
+        self.par = current_parallel()
+        self.show_progress = show_progress and self.par.is_main  # torchrun: rank 0 logs and writes
+        self.policy: DevicePolicy = make_policy(device_for(config.device, self.par), config.amp, config.channels_last)
         seed_everything(config.seed)
-        self.data = SearchData(config, self.policy)
+        self.data = SearchData(config, self.policy, self.par)
         self.info = self.data.info
         self.space = get_space(config.space)
         self.geometry = self.space.search_geometry(self.info.image_size, self.info.in_channels, self.info.num_classes,
@@ -79,6 +81,7 @@ class SearchRun:
         model.relax = config.relax
         memory_format = torch.channels_last if self.policy.channels_last else torch.preserve_format
         self.model: nn.Module = model.to(self.policy.device, memory_format=memory_format)
+        self.train_model = self._distributed(self.model)
         self.w_optimizer = torch.optim.SGD(
             self.model.weight_parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
@@ -91,6 +94,7 @@ class SearchRun:
             autocast=self.policy.autocast, channels_last=self.policy.channels_last,
             make_scaler=lambda: grad_scaler(self.policy), sync=self._sync,
             train_samples=len(self.data.train_half), num_classes=self.info.num_classes,
+            train_model=self.train_model, average_arch_grads=self.par.average_grads, gather=self.par.gather,
         ))
         self.costs = HardwareCosts(config, self.info, model.arch_labels())  # penalties on α + predicted cost
         self.epoch = 0  # next epoch to run (0-based)
@@ -98,6 +102,20 @@ class SearchRun:
         self.alpha_history: list[dict[str, Any]] = []
         self.final_arch: Any = None  # the budgeted derive of the last epoch, when it changed the architecture
         self.timing = _Timing()
+
+    def _distributed(self, model: nn.Module) -> nn.Module:
+        """Under torchrun the weights go into DDP; α (and edge β) stay outside it (parallel.py)."""
+        if not self.par.active:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        arch = {id(p) for p in model.arch_parameters()}
+        names = [name for name, p in model.named_parameters() if id(p) in arch]
+        # the reducer spells a root module's parameter ".name" (module name "" + "." + name): give both spellings
+        ignored = [*names, *(f".{n}" for n in names if "." not in n)]
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, ignored)
+        cuda = self.policy.device.type == "cuda"
+        return DistributedDataParallel(model, device_ids=[self.policy.device.index] if cuda else None)
 
     # ---- one epoch ----------------------------------------------------------------------------
     def _sync(self) -> None:
@@ -130,7 +148,7 @@ class SearchRun:
                 start = time.perf_counter()
                 result = self.method.step(batch, next(val_batches), lr, epoch, self.costs.hook(epoch))
                 loss, arch_loss, hits, t_ms = result.loss, result.arch_loss, result.correct, result.teacher_ms
-                if math.isnan(loss):
+                if self.par.any(math.isnan(loss)):  # every rank stops at the same step
                     raise self._nan(epoch, step)
                 self._sync()
                 ms = (time.perf_counter() - start) * 1000.0
@@ -142,11 +160,15 @@ class SearchRun:
                 bar.advance(loss=loss_sum / seen, acc=correct / seen)
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             raise self._nan(epoch, steps - 1)  # the last step left non-finite weights or α
+        self.par.check_identical(self.model.arch_parameters(), "α")  # replicated exactly, or the run stops
+        loss_sum, arch_sum, correct, seen = self.par.sum([loss_sum, arch_sum, correct, seen])
+        arch_sum /= self.par.world_size
         self.scheduler.step()
         return {
             "lr": lr, "train_loss": loss_sum / seen, "train_acc": correct / seen, "arch_loss": arch_sum / steps,
             "distilled_steps": distilled_steps, "teachers": len(getattr(self.method, "teachers", ())),
             "step_ms": step_ms / steps, "teacher_ms": teacher_ms / steps,
+            "alpha_replicas_identical": True if self.par.active else None,  # checked bit for bit above
         }
 
     # ---- evaluation ---------------------------------------------------------------------------
@@ -212,6 +234,8 @@ class SearchRun:
             "epochs": self.epochs,
             "final": {k: last.get(k) for k in final_keys},
             "timing": self.timing.summary(),
+            "parallel": {"world_size": self.par.world_size, "backend": self.par.backend,
+                         "global_batch": self.config.batch_size * self.par.world_size},
         }
 
     def _alpha_record(self, epoch: int) -> dict[str, Any]:
@@ -281,7 +305,9 @@ class SearchRun:
             self.epochs.append(record)
             self.alpha_history.append(self._alpha_record(epoch))
             self.epoch = epoch + 1
-            self.save()
+            if self.par.is_main:
+                self.save()
+            self.par.barrier()
             if self.show_progress:
                 summary = " ".join(f"{k}={v}" for k, v in self.space.summary(self.model.derive()).items()
                                    if isinstance(v, (int, float)))
@@ -291,7 +317,8 @@ class SearchRun:
                     f"step time {record['step_ms']:.0f} ms (teachers {record['teacher_ms']:.0f} ms) "
                     f"{record['epoch_time_s']:.1f}s {log_fields(record)}")
         report = self.report()
-        atomic_write_json(self.out_dir / "report.json", report)
+        if self.par.is_main:
+            atomic_write_json(self.out_dir / "report.json", report)
         if report["final"].get("degenerate") and self.show_progress:
             log(f"warning: the derived architecture is degenerate: {report['final']['degenerate']}; retraining it "
                 "gives chance accuracy — search longer, loosen the budget or lower --penalty-weight")
@@ -301,25 +328,33 @@ class SearchRun:
 def run_search(config: SearchConfig, out_dir: Path | str, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) a search in ``out_dir`` and return the final report (also in ``report.json``)."""
     out_dir = Path(out_dir)
+    par = setup_parallel(config.device)  # torchrun: join the process group (one process: nothing happens)
+    progress = progress and par.is_main
     if resume and not (out_dir / "checkpoint.pt").is_file():
         if progress:
             log(f"note: {out_dir} holds no checkpoint yet (stopped before its first epoch ended): starting fresh")
         resume = False
     if resume:
         check_resume_config(config, out_dir)
-        remove_stale_temp_files(out_dir)
+        if par.is_main:
+            remove_stale_temp_files(out_dir)
     elif (out_dir / "checkpoint.pt").is_file():  # never overwrite an earlier run's results
         raise BadInputError(f"{out_dir} already holds a search; pass --resume to continue it or choose another --out")
     if get_method(config.method).engine == "blockwise":
+        if par.active:
+            raise BadInputError("dna runs in one process (its blocks train in one pass); launch it without torchrun")
         from .blockwise import run_blockwise
 
         return run_blockwise(config, out_dir, resume, progress)
     run = SearchRun(config, out_dir, show_progress=progress)
     if resume:
         run.restore()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if par.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     if progress:
         log(f"search on {run.policy.describe()}: {config.space} space, {config.dataset}, supernet "
             f"{run.geometry.to_dict()}, {config.epochs} epochs, method {run.method.describe()}, relax={config.relax}; "
-            f"{run.costs.describe()}" + (f", resuming at epoch {run.epoch + 1}" if resume else ""))
+            f"{run.costs.describe()}" + (f", resuming at epoch {run.epoch + 1}" if resume else "")
+            + (f"; {par.world_size} processes ({par.backend}), global batch {config.batch_size * par.world_size}"
+               if par.active else ""))
     return run.run()

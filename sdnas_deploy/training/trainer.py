@@ -29,6 +29,7 @@ from ..config_utils import to_dict
 from ..device import DevicePolicy, eval_mode, grad_scaler, make_policy
 from ..errors import BadInputError
 from ..io_utils import atomic_write_json, remove_stale_temp_files
+from ..parallel import Parallel, current as current_parallel, device_for, setup as setup_parallel
 from ..progress import Progress, log
 from .config import TrainConfig, resolve
 from .losses import distill_loss, upcast
@@ -71,9 +72,12 @@ def train_one_epoch(
     epoch: int,
     progress: bool,
     teacher: nn.Module | None = None,
+    par: Parallel | None = None,
 ) -> dict[str, float]:
     """One pass over (at most ``steps_per_epoch`` batches of) the training loader; mean loss and top-1 (fraction).
-    With a ``teacher`` the loss is ``(1 - w)·CE + w·T²·KL`` against its softened logits (``kd_weight``, ``kd_temperature``)."""
+    With a ``teacher`` the loss is ``(1 - w)·CE + w·T²·KL`` against its softened logits (``kd_weight``, ``kd_temperature``).
+    Under torchrun (``par``) each rank runs its shard; loss and top-1 are over all ranks."""
+    par = par or Parallel()
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing or 0.0)
     steps = len(loader) if config.steps_per_epoch is None else min(len(loader), config.steps_per_epoch)
     model.train()
@@ -95,7 +99,7 @@ def train_one_epoch(
             if logits_aux is not None and config.auxiliary_weight > 0:
                 loss = loss + config.auxiliary_weight * criterion(logits_aux.float(), labels)
             value = float(loss.item())
-            if not torch.isfinite(loss):
+            if par.any(not math.isfinite(value)):  # every rank stops at the same step
                 raise BadInputError(
                     f"training loss became {value} at epoch {epoch + 1}, step {step + 1}; lower --lr, keep "
                     f"grad_clip > 0 or use --amp off, then rerun"
@@ -111,12 +115,15 @@ def train_one_epoch(
             correct += _correct_topk(logits.detach(), labels, (1,))[0]
             seen += batch
             bar.advance(loss=loss_sum / seen, acc=correct / seen)
+    loss_sum, correct, seen = par.sum([loss_sum, correct, seen])
     return {"train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1)}
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, policy: DevicePolicy, num_classes: int) -> dict[str, Any]:
-    """Test loss, top-1 and top-5 fractions (top-5 None under 5 classes) in eval mode, without the auxiliary head."""
+def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, policy: DevicePolicy, num_classes: int,
+             par: Parallel | None = None) -> dict[str, Any]:
+    """Test loss, top-1 and top-5 fractions (top-5 None under 5 classes) in eval mode, without the auxiliary head.
+    Under torchrun each rank scores its shard of ``loader``; the fractions are over all ranks."""
     criterion = nn.CrossEntropyLoss(reduction="sum")
     ks = (1, 5) if num_classes >= 5 else (1,)
     loss_sum, hits, seen = 0.0, [0] * len(ks), 0
@@ -129,6 +136,7 @@ def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, policy: Devi
             loss_sum += float(criterion(logits, labels).item())
             hits = [h + c for h, c in zip(hits, _correct_topk(logits, labels, ks))]
             seen += labels.size(0)
+    loss_sum, seen, *hits = (par or Parallel()).sum([loss_sum, seen, *hits])
     top = [h / max(seen, 1) for h in hits]
     return {"test_loss": loss_sum / max(seen, 1), "test_top1": top[0], "test_top5": top[1] if len(top) > 1 else None}
 
@@ -181,8 +189,10 @@ class _TrainRun:
     def __init__(self, space: Any, genotype: Any, config: TrainConfig, out_dir: Path, progress: bool) -> None:
         from ..data import dataset_info, load_split
 
-        self.space, self.genotype, self.config, self.out_dir, self.progress = space, genotype, config, out_dir, progress
-        self.policy = make_policy(config.device, config.amp, config.channels_last)
+        self.par = current_parallel()
+        self.space, self.genotype, self.config, self.out_dir = space, genotype, config, out_dir
+        self.progress = progress and self.par.is_main  # torchrun: rank 0 logs and writes
+        self.policy = make_policy(device_for(config.device, self.par), config.amp, config.channels_last)
         size = _input_size(config, space)
         self.info = dataset_info(config.dataset, config.data_dir, image_size=size)
         self.train_set = load_split(config.dataset, "train", config.data_dir, augment=True, cutout=config.cutout or 0,
@@ -198,6 +208,7 @@ class _TrainRun:
         self.model.to(self.policy.device)
         if self.policy.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        self.train_model = self._distributed(self.model)
         self.optimizer = torch.optim.SGD(
             self.model.parameters(), lr=config.lr, momentum=config.momentum,
             weight_decay=config.weight_decay, nesterov=False,
@@ -208,6 +219,17 @@ class _TrainRun:
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
         self.teacher = None if config.teacher is None else load_teacher(config.teacher, self.info).to(self.policy.device)
+
+    def _distributed(self, model: nn.Module) -> nn.Module:
+        """Under torchrun the network trains inside DDP (gradients averaged over the ranks); else as it is."""
+        if not self.par.active:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        cuda = self.policy.device.type == "cuda"
+        unused = bool(self.config.auxiliary) and not (self.config.auxiliary_weight or 0) > 0  # aux head built, unused
+        return DistributedDataParallel(model, device_ids=[self.policy.device.index] if cuda else None,
+                                       find_unused_parameters=unused)
 
     # --- checkpointing -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -257,19 +279,20 @@ class _TrainRun:
         if hasattr(self.model, "drop_path_prob"):
             self.model.drop_path_prob = drop_path
         lr = current_lr(self.optimizer)
+        shard = (self.par.rank, self.par.world_size) if self.par.active else None
         train_loader = make_loader(
             self.train_set, cfg.batch_size, shuffle=True, seed=cfg.seed,
-            drop_last=len(self.train_set) >= cfg.batch_size, epoch=epoch,
+            drop_last=len(self.train_set) >= cfg.batch_size * self.par.world_size, epoch=epoch, shard=shard,
         )
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": drop_path}
         try:
-            record.update(train_one_epoch(self.model, train_loader, self.optimizer, self.scaler, self.policy, cfg,
-                                          epoch, self.progress, teacher=self.teacher))
+            record.update(train_one_epoch(self.train_model, train_loader, self.optimizer, self.scaler, self.policy,
+                                          cfg, epoch, self.progress, teacher=self.teacher, par=self.par))
         except BadInputError as exc:  # a non-finite loss: say what is kept
             raise BadInputError(f"{exc.message}; {self._kept()}") from None
         self.scheduler.step()
-        test_loader = make_loader(self.test_set, cfg.eval_batch_size, shuffle=False, seed=cfg.seed)
-        record.update(evaluate(self.model, test_loader, self.policy, self.info.num_classes))
+        test_loader = make_loader(self.test_set, cfg.eval_batch_size, shuffle=False, seed=cfg.seed, shard=shard)
+        record.update(evaluate(self.model, test_loader, self.policy, self.info.num_classes, self.par))
         self._check_finite(record)
         record["time_s"] = time.perf_counter() - started
         self.epoch += 1
@@ -302,13 +325,20 @@ class _TrainRun:
         )
 
     def save_epoch(self, record: dict[str, Any]) -> None:
-        """Weights first, then the checkpoint, then the report: the checkpoint is the authority on resume."""
+        """Weights first, then the checkpoint, then the report: the checkpoint is the authority on resume.
+        Under torchrun rank 0 writes while the others wait."""
+        if not self.par.is_main:
+            if self.best is None or record["test_top1"] > self.best["top1"]:
+                self.best = {"epoch": record["epoch"], "top1": record["test_top1"], "top5": record["test_top5"]}
+            self.par.barrier()
+            return
         save_weights(self.out_dir / "last.safetensors", self.model, self.meta(record))
         if self.best is None or record["test_top1"] > self.best["top1"]:
             save_weights(self.out_dir / "best.safetensors", self.model, self.meta(record))
             self.best = {"epoch": record["epoch"], "top1": record["test_top1"], "top5": record["test_top5"]}
         save_checkpoint(self.out_dir / "checkpoint.pt", self.state())
         self.write_report()
+        self.par.barrier()
 
     # --- report -------------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
@@ -336,12 +366,15 @@ class _TrainRun:
                 "macs": self.complexity["macs"], "macs_m": self.complexity["macs_m"],
                 "train_time_s": sum(float(r["time_s"]) for r in self.history),
             },
+            "parallel": {"world_size": self.par.world_size, "backend": self.par.backend,
+                         "global_batch": int(self.config.batch_size or 0) * self.par.world_size},
             "files": {name: name for name in ("best.safetensors", "last.safetensors", "checkpoint.pt", "config.json", "genotype.json")},
         }
 
     def write_report(self) -> dict[str, Any]:
         report = self.report()
-        atomic_write_json(self.out_dir / "report.json", report)
+        if self.par.is_main:
+            atomic_write_json(self.out_dir / "report.json", report)
         return report
 
 
@@ -365,6 +398,8 @@ def run_training(
     from ..spaces import as_arch
 
     impl, genotype = as_arch(genotype, space)
+    par = setup_parallel(config.device)  # torchrun: join the process group (one process: nothing happens)
+    progress = progress and par.is_main
     if config.setting is None:  # e.g. a 12-block FBNet architecture is the `small` layout's
         config = dataclasses.replace(config, setting=impl.setting_for(genotype))
     config = resolve(config, impl.name)
@@ -379,14 +414,17 @@ def run_training(
     run = _TrainRun(impl, genotype, config, out_dir, progress)
     if resume and checkpoint.exists():
         run.restore(checkpoint)
-        remove_stale_temp_files(out_dir)
+        if par.is_main:
+            remove_stale_temp_files(out_dir)
         if progress:
             log(f"resuming {out_dir} after epoch {run.epoch}/{config.epochs}")
     elif resume and progress:
         log(f"no checkpoint in {out_dir}; starting from epoch 1")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "config.json", to_dict(config))
-    impl.save_arch(out_dir / "genotype.json", genotype)
+    if par.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out_dir / "config.json", to_dict(config))
+        impl.save_arch(out_dir / "genotype.json", genotype)
+    par.barrier()
     if progress:
         log(f"training {impl.name} {config.setting} network ({run.complexity['params_m']:.3f}M params, "
             f"{run.complexity['macs_m']:.2f}M multiply-adds) on {config.dataset} — {run.policy.describe()}")

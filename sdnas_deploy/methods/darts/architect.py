@@ -49,8 +49,10 @@ class Architect:
         scaler: torch.amp.GradScaler | None = None,
         channels_last: bool = False,
         fd_radius: float = FD_RADIUS,
+        average_grads: Callable[[Sequence[torch.Tensor]], None] | None = None,
     ) -> None:
         self.model = model
+        self.average_grads = average_grads  # torchrun: α's gradients averaged over the ranks before each step
         self.unrolled = unrolled
         self.network_momentum = network_momentum
         self.network_weight_decay = network_weight_decay
@@ -81,6 +83,8 @@ class Architect:
                 x_train, y_train, x_val, y_val, lr, network_optimizer, extra_loss, penalty)
             for alpha, grad in zip(self.alphas, grads):
                 alpha.grad = grad
+            if self.average_grads is not None:
+                self.average_grads(self.alphas)
             self.optimizer.step()
             return loss
         with self.autocast():
@@ -90,6 +94,8 @@ class Architect:
         grads = torch.autograd.grad(self.scaler.scale(loss), self.alphas)
         for alpha, grad in zip(self.alphas, grads):
             alpha.grad = grad
+        if self.average_grads is not None:
+            self.average_grads(self.alphas)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return float(loss.detach())

@@ -33,6 +33,7 @@ class DartsMethod(SearchMethod):
             ctx.model, c.arch_lr, c.arch_betas, c.arch_weight_decay, unrolled=c.unrolled,
             network_momentum=c.momentum, network_weight_decay=c.weight_decay,
             autocast=ctx.autocast, scaler=ctx.make_scaler(), channels_last=ctx.channels_last,
+            average_grads=ctx.average_arch_grads,
         )
         self.weights = ctx.weights
 
@@ -62,7 +63,7 @@ class DartsMethod(SearchMethod):
             arch_loss = self.architect.step(x, y, x_val, y_val, lr, ctx.w_optimizer, extra, penalty)
         ctx.w_optimizer.zero_grad(set_to_none=True)
         with ctx.autocast():
-            logits = ctx.model(x)
+            logits = ctx.forward_model(x)  # through DDP under torchrun: the weights' gradients are averaged
             loss = task_loss(logits, y)
             weight_extra = self.weight_extra(batch, epoch, clock)
             self.observe_logits(batch, logits)

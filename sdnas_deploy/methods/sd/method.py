@@ -72,8 +72,8 @@ class SDDartsMethod(DartsMethod):
         return self._term(*self._probs(batch, clock)) if self.distilling(epoch) else None
 
     def observe_logits(self, batch: Batch, logits: torch.Tensor) -> None:
-        if isinstance(self.teachers, CachedTeachers):
-            self.teachers.record(batch[2], logits)
+        if isinstance(self.teachers, CachedTeachers):  # torchrun: every rank records every rank's samples
+            self.teachers.record(self.ctx.gather(batch[2]), self.ctx.gather(logits.detach()))
 
     def after_weight_step(self) -> None:
         if isinstance(self.teachers, VotingTeachers):
