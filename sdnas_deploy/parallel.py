@@ -141,3 +141,12 @@ def device_for(device: str, par: Parallel) -> str:
     if par.backend == "gloo" and device == "auto":
         return "cpu"
     return device
+
+
+def with_sync_batchnorm(model: torch.nn.Module, par: Parallel, enabled: bool) -> torch.nn.Module:
+    """``model`` with every BatchNorm synchronized over the ranks (``--sync-bn``; NCCL only, as PyTorch's)."""
+    if not enabled or not par.active:
+        return model
+    if par.backend != "nccl":
+        raise BadInputError("--sync-bn needs CUDA processes (NCCL); on CPU each process normalizes its own batch")
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

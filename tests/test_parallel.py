@@ -77,6 +77,17 @@ def test_one_process_helpers_are_no_ops() -> None:
     assert torch.equal(t, torch.ones(3))
 
 
+def test_sync_batchnorm_needs_nccl() -> None:
+    from sdnas_deploy.errors import BadInputError
+    from sdnas_deploy.parallel import with_sync_batchnorm
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    assert with_sync_batchnorm(net, Parallel(), True) is net  # one process: nothing to synchronize
+    with pytest.raises(BadInputError, match="needs CUDA processes"):
+        with_sync_batchnorm(net, Parallel(0, 2, 0, "gloo"), True)
+    assert isinstance(with_sync_batchnorm(net, Parallel(0, 2, 0, "nccl"), True)[1], torch.nn.SyncBatchNorm)
+
+
 def test_nproc_execs_torchrun_with_the_same_command(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     monkeypatch.delenv("LOCAL_RANK", raising=False)

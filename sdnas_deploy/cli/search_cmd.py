@@ -83,6 +83,8 @@ def search(
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
     amp: Optional[str] = typer.Option(None, help="auto, bf16, fp16 or off (CUDA only)."),
     nproc: Optional[int] = NprocOpt,
+    sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="torchrun on GPUs: BatchNorm "
+                                           "statistics over all processes (SyncBatchNorm)."),
     json_out: bool = typer.Option(False, "--json", help="Print the final report as JSON."),
 ) -> None:
     """Search an architecture; writes genotype.json (naming its space), report.json, α history and checkpoints."""
@@ -105,7 +107,7 @@ def search(
         flops_budget=flops_budget, penalty=penalty, penalty_weight=penalty_weight, penalty_beta=penalty_beta,
         penalty_warmup_epochs=penalty_warmup_epochs, budget_derive=budget_derive, budget_margin=budget_margin,
         teacher=teacher, teacher_weights=teacher_weights, stages=parse_indices(stages, "--stages"), kd_loss=kd_loss,
-        kd_lr=kd_lr, rate_max=rate_max, params_budget=params_budget, top_k=top_k,
+        kd_lr=kd_lr, rate_max=rate_max, params_budget=params_budget, top_k=top_k, sync_bn=sync_bn,
     )
     report = run_search(config, run_dir, resume=resume, progress=not json_out)
     if not current_parallel().is_main:  # torchrun: rank 0 prints

@@ -42,6 +42,8 @@ def train(
     stop_after: Optional[int] = typer.Option(None, "--stop-after", metavar="E", help="End this call once E epochs "
                                              "are complete (checkpointed); --resume continues: split a run into jobs."),
     nproc: Optional[int] = NprocOpt,
+    sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="torchrun on GPUs: BatchNorm "
+                                           "statistics over all processes (SyncBatchNorm)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Retrain a genotype; keeps best/last weights (safetensors) and report.json with test top-1/top-5."""
@@ -59,7 +61,7 @@ def train(
         config, setting=setting, dataset=dataset, data_dir=data_dir, image_size=image_size, limit=limit, layers=layers, channels=channels,
         epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, auxiliary=auxiliary,
         drop_path_prob=drop_path_prob, cutout=cutout, label_smoothing=label_smoothing, seed=seed, device=device, amp=amp,
-        teacher=teacher, kd_weight=kd_weight, kd_temperature=kd_temperature,
+        teacher=teacher, kd_weight=kd_weight, kd_temperature=kd_temperature, sync_bn=sync_bn,
     )
     report = run_training(geno, config, run_dir, resume=resume, progress=not json_out, space=space,
                           stop_after=stop_after)

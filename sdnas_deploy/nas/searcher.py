@@ -27,7 +27,7 @@ from ..device import DevicePolicy, grad_scaler, make_policy
 from ..errors import BadInputError
 from ..io_utils import atomic_write_json, remove_stale_temp_files
 from ..methods import SearchContext, get_method
-from ..parallel import current as current_parallel, device_for, setup as setup_parallel
+from ..parallel import current as current_parallel, device_for, setup as setup_parallel, with_sync_batchnorm
 from ..progress import Progress, log
 from ..spaces import get_space
 from .batches import SearchData
@@ -79,6 +79,7 @@ class SearchRun:
                                                    config.setting, config.layers, config.channels)
         model = self.space.build_supernet(self.geometry, **supernet_options(config))
         model.relax = config.relax
+        model = with_sync_batchnorm(model, self.par, config.sync_bn)
         memory_format = torch.channels_last if self.policy.channels_last else torch.preserve_format
         self.model: nn.Module = model.to(self.policy.device, memory_format=memory_format)
         self.train_model = self._distributed(self.model)

@@ -29,7 +29,7 @@ from ..config_utils import to_dict
 from ..device import DevicePolicy, eval_mode, grad_scaler, make_policy
 from ..errors import BadInputError
 from ..io_utils import atomic_write_json, remove_stale_temp_files
-from ..parallel import Parallel, current as current_parallel, device_for, setup as setup_parallel
+from ..parallel import Parallel, current as current_parallel, device_for, setup as setup_parallel, with_sync_batchnorm
 from ..progress import Progress, log
 from .config import TrainConfig, resolve
 from .losses import distill_loss, upcast
@@ -38,7 +38,7 @@ from .weights import NetworkMeta, save_weights
 
 CHECKPOINT_FORMAT = "sdnas-train-checkpoint/1"
 # Fields that may differ between a run and its resumption: where it runs, not what it computes.
-RESUME_FREE_FIELDS = {"device", "amp", "channels_last", "eval_batch_size"}
+RESUME_FREE_FIELDS = {"device", "amp", "channels_last", "eval_batch_size", "sync_bn"}
 
 
 def _split_outputs(outputs: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -203,7 +203,8 @@ class _TrainRun:
         self.geometry = space.geometry(config.setting, input_size=self.info.image_size,
                                        in_channels=self.info.in_channels, num_classes=self.info.num_classes,
                                        layers=config.layers, channels=config.channels)
-        self.model = space.build_network(genotype, self.geometry, auxiliary=bool(config.auxiliary))
+        self.model = with_sync_batchnorm(space.build_network(genotype, self.geometry, auxiliary=bool(config.auxiliary)),
+                                         self.par, config.sync_bn)
         self.complexity = _complexity(self.model, (1, *self.info.input_shape))
         self.model.to(self.policy.device)
         if self.policy.channels_last:

@@ -100,6 +100,21 @@ class DartsSpace(Space):
         return SearchNetwork(C=geometry.channels, num_classes=geometry.num_classes, layers=geometry.layers,
                              in_channels=geometry.in_channels, partial_channels=partial_channels, edge_norm=edge_norm)
 
+    def draw(self, arch: Genotype, path: Any, setting: str | None = None, engine: str = "auto") -> str:
+        """The normal and reduction cells side by side, as DARTS' visualize.py draws them."""
+        from ..drawing import CellGraph, draw_cells
+
+        cells = []
+        for cell in ("normal", "reduce"):
+            entries, concat = arch.cell(cell)
+            steps = len(entries) // 2
+            name = lambda j: ("c_{k-2}", "c_{k-1}")[j] if j < 2 else str(j - 2)  # noqa: E731
+            edges = [(name(index), str(k // 2), op) for k, (op, index) in enumerate(entries)]
+            edges += [(name(j), "c_{k}", "concat") for j in concat]
+            cells.append(CellGraph(f"{cell} cell", ("c_{k-2}", "c_{k-1}"), tuple(str(i) for i in range(steps)),
+                                   ("c_{k}",), tuple(edges)))
+        return draw_cells(cells, path, engine)
+
     def discretize(self, arch: Genotype, supernet: Supernet) -> dict[str, torch.Tensor]:
         device = supernet.arch_parameters()[0].device
         return discretized_weights(arch, device=device)

@@ -144,6 +144,22 @@ class LayerwiseSpace(FixedLayoutSpace, BlockwiseSpace):
         return LayerwiseSupernet(self.layout(geometry.setting), self.d.candidates, restricted, self.d.act,
                                  geometry.in_channels, geometry.num_classes, expand_conv=self.d.expand_conv)
 
+    def draw(self, arch: LayerArch, path: Any, setting: str | None = None, engine: str = "auto") -> str:
+        """A strip of the searchable layers, coloured by kernel and expansion, with each stage's size under it."""
+        from ..drawing import StripBlock, draw_strip
+
+        layout = self.arch_layout(arch, setting or self.setting_for(arch))
+        size = layout.input_size or layout.table_input_size
+        size = -(-size // layout.stem_stride)
+        blocks, k = [], 0
+        for stage in layout.stages:
+            size = -(-size // stage.stride)
+            for i in range(stage.layers):
+                note = f"{size}x{size}\n{stage.width}ch" if i == 0 else None
+                blocks.append(StripBlock(arch.blocks[k], note))
+                k += 1
+        return draw_strip(blocks, f"{self.name} ({layout.name}): {len(arch.blocks)} layers", path)
+
     def discretize(self, arch: LayerArch, supernet: Supernet) -> dict[str, torch.Tensor]:
         alpha = supernet.alpha("layers")
         mask = torch.zeros_like(alpha, requires_grad=False)

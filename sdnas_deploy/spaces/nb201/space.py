@@ -119,6 +119,16 @@ class Nb201Space(FixedLayoutSpace):
         return Nb201Supernet(self.plan(geometry), geometry.in_channels, geometry.num_classes, partial_channels,
                              edge_norm)
 
+    def draw(self, arch: CellArch, path: Any, setting: str | None = None, engine: str = "auto") -> str:
+        """The one NB201 cell: node 0 is its input, node 3 its output; ``none`` edges are left out."""
+        from ..drawing import CellGraph, draw_cells
+        from .arch import EDGES, NODES
+
+        label = lambda n: "in" if n == 0 else ("out" if n == NODES - 1 else str(n))  # noqa: E731
+        edges = tuple((label(src), label(node), op) for (node, src), op in zip(EDGES, arch.edges) if op != "none")
+        cell = CellGraph("NB201 cell", ("in",), tuple(str(n) for n in range(1, NODES - 1)), ("out",), edges)
+        return draw_cells([cell], path, engine)
+
     def discretize(self, arch: CellArch, supernet: Supernet) -> dict[str, torch.Tensor]:
         alpha = supernet.alpha("edges")
         mask = torch.zeros_like(alpha, requires_grad=False)
