@@ -74,6 +74,7 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
     from .profile.api import profile_model
     from .spaces import load_arch
     from .training.trainer import run_training
+    from .visual.report import write_report
 
     out_dir = Path(out_dir)
     validate_recipe(recipe)  # every section, before anything is written or trained
@@ -144,6 +145,10 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
 
     summary = build_summary(recipe, out_dir, search_report, train_report, sidecar, profile, check, timings)
     atomic_write_json(out_dir / "report.json", summary)
+    summary["report_html"] = str(write_report(out_dir))  # plots of every stage + one self-contained page
+    atomic_write_json(out_dir / "report.json", summary)
+    if progress:
+        log(f"report: {summary['report_html']}")
     if check is not None and not check.passed:
         raise GateFailedError(f"pipeline finished but the gates failed: {check.reason}; see {out_dir / 'check.json'}")
     return summary
@@ -267,4 +272,6 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
     if summary.get("check"):
         rows.append(("check", summary["check"]["final_line"]))
     rows += [(f"time: {k}", round(v, 1)) for k, v in summary["timings_s"].items()]
+    if summary.get("report_html"):
+        rows.append(("report", summary["report_html"]))
     return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import check_cmd, export_cmd, inspect_cmd, lut_cmds, profile_cmd, run_cmd, search_cmd, train_cmd
+from . import check_cmd, export_cmd, inspect_cmd, lut_cmds, profile_cmd, report_cmd, run_cmd, search_cmd, train_cmd
 
 app = typer.Typer(
     name="sdnas",
@@ -23,6 +23,7 @@ app.command("export")(export_cmd.export)
 app.command("profile")(profile_cmd.profile)
 app.command("check")(check_cmd.check)
 app.command("run")(run_cmd.run)
+app.command("report")(report_cmd.report)
 app.add_typer(lut_cmds.lut_app, name="lut", help="Latency lookup tables: list targets; build, measure, fit and validate tables on the device.")
 
 

@@ -112,6 +112,9 @@ def search(
     report = run_search(config, run_dir, resume=resume, progress=not json_out)
     if not current_parallel().is_main:  # torchrun: rank 0 prints
         return
+    from ..visual.report import make_plots
+
+    make_plots(run_dir)  # plots/ beside the report (sdnas report RUN adds the page)
     if json_out:
         print_json(report)
         return

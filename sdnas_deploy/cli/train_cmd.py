@@ -67,6 +67,9 @@ def train(
                           stop_after=stop_after)
     if not current_parallel().is_main:  # torchrun: rank 0 prints
         return
+    from ..visual.report import make_plots
+
+    make_plots(run_dir)  # plots/ beside the report (sdnas report RUN adds the page)
     if json_out:
         print_json(report)
         return

@@ -96,6 +96,15 @@ def time_calls(
     return latencies, warm_calls, warm_elapsed
 
 
+MAX_KEPT_SAMPLES = 5000
+
+
+def _sample(latencies: list[float]) -> list[float]:
+    """At most MAX_KEPT_SAMPLES of the timed calls, evenly spaced in time order (all of them when fewer)."""
+    step = max(1, -(-len(latencies) // MAX_KEPT_SAMPLES))
+    return [round(v, 5) for v in latencies[::step]]
+
+
 def _report(
     backend: str, device: str, batch: int, shape: Sequence[int], threads: int | None, latencies: list[float],
     warm_calls: int, warm_s: float, timed: str, percentiles: Sequence[float], extra: dict[str, Any],
@@ -113,6 +122,7 @@ def _report(
         "timed": timed,
         "warmup": {"seconds": warm_s, "calls": warm_calls},
         "iterations": len(latencies),
+        "samples_ms": _sample(latencies),  # for the latency histogram (sdnas report)
         "cov_warning": cov_warning(stats),
         "fingerprint": environment_fingerprint(threads),
         **extra,
