@@ -85,3 +85,34 @@ def test_report_page_in_a_real_browser(search_run: Path, tmp_path: Path) -> None
     result = check_report_page(search_run, tmp_path / "shot.png")
     assert result["images_decoded"] and result["summary_matches"] and result["passed"]
     assert (tmp_path / "shot.png").read_bytes()[:8] == PNG
+
+
+def test_tensorboard_scalars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sdnas_deploy.errors import BadInputError
+    from sdnas_deploy.scalars import Scalars
+
+    assert Scalars(None).writer is None and Scalars(tmp_path, enabled=False).writer is None
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = SearchConfig(layers=3, channels=4, limit=96, epochs=1, batch_size=32, steps_per_epoch=2, device="cpu",
+                          method="darts", flops_budget=1.0, tensorboard=str(tmp_path / "tb"))
+    run_search(config, tmp_path / "run", progress=False)
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"step/train_loss", "step/arch_loss", "epoch/supernet_val_acc", "alpha_entropy/normal",
+            "epoch/expected_mmac"} <= tags
+    assert len(events.Scalars("step/train_loss")) == 2
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name: str, *args: object, **kwargs: object) -> object:
+        if name == "torch.utils.tensorboard":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    with pytest.raises(BadInputError, match="pip install tensorboard"):
+        Scalars(tmp_path / "tb2")

@@ -82,6 +82,9 @@ def search(
     seed: Optional[int] = typer.Option(None),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
     amp: Optional[str] = typer.Option(None, help="auto, bf16, fp16 or off (CUDA only)."),
+    tensorboard: Optional[str] = typer.Option(None, "--tensorboard", metavar="DIR", help="Also write TensorBoard "
+                                              "scalars (loss, accuracies, α entropy, expected latency) to DIR; needs "
+                                              "the tensorboard package."),
     nproc: Optional[int] = NprocOpt,
     sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="torchrun on GPUs: BatchNorm "
                                            "statistics over all processes (SyncBatchNorm)."),
@@ -107,7 +110,7 @@ def search(
         flops_budget=flops_budget, penalty=penalty, penalty_weight=penalty_weight, penalty_beta=penalty_beta,
         penalty_warmup_epochs=penalty_warmup_epochs, budget_derive=budget_derive, budget_margin=budget_margin,
         teacher=teacher, teacher_weights=teacher_weights, stages=parse_indices(stages, "--stages"), kd_loss=kd_loss,
-        kd_lr=kd_lr, rate_max=rate_max, params_budget=params_budget, top_k=top_k, sync_bn=sync_bn,
+        kd_lr=kd_lr, rate_max=rate_max, params_budget=params_budget, top_k=top_k, sync_bn=sync_bn, tensorboard=tensorboard,
     )
     report = run_search(config, run_dir, resume=resume, progress=not json_out)
     if not current_parallel().is_main:  # torchrun: rank 0 prints

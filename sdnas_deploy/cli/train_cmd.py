@@ -41,6 +41,8 @@ def train(
     kd_temperature: Optional[float] = typer.Option(None, "--kd-temperature", help="T of the distillation term (default 4)."),
     stop_after: Optional[int] = typer.Option(None, "--stop-after", metavar="E", help="End this call once E epochs "
                                              "are complete (checkpointed); --resume continues: split a run into jobs."),
+    tensorboard: Optional[str] = typer.Option(None, "--tensorboard", metavar="DIR", help="Also write TensorBoard "
+                                              "scalars (loss, top-1, lr) to DIR; needs the tensorboard package."),
     nproc: Optional[int] = NprocOpt,
     sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="torchrun on GPUs: BatchNorm "
                                            "statistics over all processes (SyncBatchNorm)."),
@@ -61,7 +63,7 @@ def train(
         config, setting=setting, dataset=dataset, data_dir=data_dir, image_size=image_size, limit=limit, layers=layers, channels=channels,
         epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, auxiliary=auxiliary,
         drop_path_prob=drop_path_prob, cutout=cutout, label_smoothing=label_smoothing, seed=seed, device=device, amp=amp,
-        teacher=teacher, kd_weight=kd_weight, kd_temperature=kd_temperature, sync_bn=sync_bn,
+        teacher=teacher, kd_weight=kd_weight, kd_temperature=kd_temperature, sync_bn=sync_bn, tensorboard=tensorboard,
     )
     report = run_training(geno, config, run_dir, resume=resume, progress=not json_out, space=space,
                           stop_after=stop_after)

@@ -62,6 +62,7 @@ class SearchConfig:
     device: str = "auto"  # ours: auto | cpu | cuda | cuda:N
     amp: AmpMode = "auto"  # ours: bf16/fp16 autocast on CUDA, fp32 on CPU
     channels_last: bool | None = None  # ours: None = on for CUDA only
+    tensorboard: str | None = None  # ours: folder for TensorBoard scalars (needs the tensorboard package)
     sync_bn: bool = False  # ours: torchrun on GPUs: BatchNorm statistics over all processes' batches (SyncBatchNorm)
     steps_per_epoch: int | None = None  # ours: cap on steps (and eval batches) per epoch, for quick runs
     method: str = "sd-darts"  # ours: methods.METHODS — "sd-darts" (self-distillation from voting teachers) or "darts"

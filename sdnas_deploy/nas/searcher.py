@@ -29,6 +29,7 @@ from ..io_utils import atomic_write_json, remove_stale_temp_files
 from ..methods import SearchContext, get_method
 from ..parallel import current as current_parallel, device_for, setup as setup_parallel, with_sync_batchnorm
 from ..progress import Progress, log
+from ..scalars import Scalars
 from ..spaces import get_space
 from .batches import SearchData
 from .config import SearchConfig, changed_keys, check_resume_config, supernet_options
@@ -103,6 +104,7 @@ class SearchRun:
         self.alpha_history: list[dict[str, Any]] = []
         self.final_arch: Any = None  # the budgeted derive of the last epoch, when it changed the architecture
         self.timing = _Timing()
+        self.scalars = Scalars(config.tensorboard, enabled=self.par.is_main)  # optional TensorBoard
 
     def _distributed(self, model: nn.Module) -> nn.Module:
         """Under torchrun the weights go into DDP; α (and edge β) stay outside it (parallel.py)."""
@@ -159,6 +161,8 @@ class SearchRun:
                 n = batch[1].numel()
                 loss_sum, arch_sum, correct, seen = loss_sum + loss * n, arch_sum + arch_loss, correct + hits, seen + n
                 bar.advance(loss=loss_sum / seen, acc=correct / seen)
+                self.scalars.add({"step/train_loss": loss, "step/arch_loss": arch_loss, "step/train_acc": hits / n,
+                                  "step/ms": ms}, epoch * steps + step)
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             raise self._nan(epoch, steps - 1)  # the last step left non-finite weights or α
         self.par.check_identical(self.model.arch_parameters(), "α")  # replicated exactly, or the run stops
@@ -295,6 +299,15 @@ class SearchRun:
             group.update(lr=lr, momentum=c.momentum, weight_decay=c.weight_decay)
         self.method.apply_changed_settings()
 
+    def _log_scalars(self, record: dict[str, Any]) -> None:
+        """Per-epoch TensorBoard scalars: losses, accuracies, α entropy per label, costs."""
+        with torch.no_grad():
+            entropy = {f"alpha_entropy/{label}": float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean())
+                       for label, p in self.model.probabilities_all().items()}
+        keys = ("train_loss", "train_acc", "arch_loss", "supernet_val_acc", "discretized_val_acc", "gap",
+                "dominant_eigenvalue", "expected_latency_ms", "predicted_latency_ms", "expected_mmac", "predicted_mmac")
+        self.scalars.add({**{f"epoch/{k}": record.get(k) for k in keys}, **entropy}, record["epoch"])
+
     # ---- driver -------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         c = self.config
@@ -305,6 +318,7 @@ class SearchRun:
             record["epoch_time_s"] = time.perf_counter() - started
             self.epochs.append(record)
             self.alpha_history.append(self._alpha_record(epoch))
+            self._log_scalars(record)
             self.epoch = epoch + 1
             if self.par.is_main:
                 self.save()
@@ -318,6 +332,7 @@ class SearchRun:
                     f"step time {record['step_ms']:.0f} ms (teachers {record['teacher_ms']:.0f} ms) "
                     f"{record['epoch_time_s']:.1f}s {log_fields(record)}")
         report = self.report()
+        self.scalars.close()
         if self.par.is_main:
             atomic_write_json(self.out_dir / "report.json", report)
         if report["final"].get("degenerate") and self.show_progress:

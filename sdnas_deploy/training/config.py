@@ -48,6 +48,7 @@ class TrainConfig:
     amp: str = "auto"  # auto | bf16 | fp16 | off (auto: bf16/fp16 on CUDA, fp32 on CPU)
     channels_last: bool | None = None  # None: on for CUDA only
     steps_per_epoch: int | None = None  # cap on training batches per epoch (quick runs, smoke tests)
+    tensorboard: str | None = None  # ours: folder for TensorBoard scalars (needs the tensorboard package)
     sync_bn: bool = False  # ours: torchrun on GPUs: BatchNorm statistics over all processes' batches (SyncBatchNorm)
     eval_batch_size: int = 256
     # ours: distillation from a trained network (e.g. the DNA teacher): loss = (1 - w) CE + w T² KL(t/T ‖ s/T)

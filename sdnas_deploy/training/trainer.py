@@ -31,6 +31,7 @@ from ..errors import BadInputError
 from ..io_utils import atomic_write_json, remove_stale_temp_files
 from ..parallel import Parallel, current as current_parallel, device_for, setup as setup_parallel, with_sync_batchnorm
 from ..progress import Progress, log
+from ..scalars import Scalars
 from .config import TrainConfig, resolve
 from .losses import distill_loss, upcast
 from .schedule import current_lr, drop_path_at, make_scheduler
@@ -38,7 +39,7 @@ from .weights import NetworkMeta, save_weights
 
 CHECKPOINT_FORMAT = "sdnas-train-checkpoint/1"
 # Fields that may differ between a run and its resumption: where it runs, not what it computes.
-RESUME_FREE_FIELDS = {"device", "amp", "channels_last", "eval_batch_size", "sync_bn"}
+RESUME_FREE_FIELDS = {"device", "amp", "channels_last", "eval_batch_size", "sync_bn", "tensorboard"}
 
 
 def _split_outputs(outputs: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -220,6 +221,7 @@ class _TrainRun:
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
         self.teacher = None if config.teacher is None else load_teacher(config.teacher, self.info).to(self.policy.device)
+        self.scalars = Scalars(config.tensorboard, enabled=self.par.is_main)  # optional TensorBoard
 
     def _distributed(self, model: nn.Module) -> nn.Module:
         """Under torchrun the network trains inside DDP (gradients averaged over the ranks); else as it is."""
@@ -296,6 +298,7 @@ class _TrainRun:
         record.update(evaluate(self.model, test_loader, self.policy, self.info.num_classes, self.par))
         self._check_finite(record)
         record["time_s"] = time.perf_counter() - started
+        self.scalars.add({f"epoch/{k}": v for k, v in record.items() if k != "epoch"}, epoch + 1)
         self.epoch += 1
         self.history.append(record)
         return record
@@ -437,4 +440,5 @@ def run_training(
             top5 = f" top5={record['test_top5']:.2f}" if record["test_top5"] is not None else ""
             log(f"epoch {record['epoch']}/{config.epochs} lr={record['lr']:.4g} train_loss={record['train_loss']:.4f} "
                 f"train_acc={record['train_top1']:.2f} test_top1={record['test_top1']:.2f}{top5} ({record['time_s']:.1f}s)")
+    run.scalars.close()
     return run.write_report()
