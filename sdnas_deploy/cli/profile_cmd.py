@@ -77,11 +77,16 @@ def profile(
     path = atomic_write_json(out_dir / "report.json", result)
     if report:
         atomic_write_json(report, result)
+    from ..visual.plots import profile_plot
+
+    histogram = profile_plot(result, out_dir)  # latency histogram with the percentiles marked
     if json_out:
         print_json(result)
         return
     _print_human(result)
     typer.echo(f"report: {path}")
+    for _, plot in histogram:
+        typer.echo(f"histogram: {plot}")
 
 
 def _print_human(result: dict[str, Any]) -> None:
