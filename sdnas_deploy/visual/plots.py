@@ -190,7 +190,14 @@ def profile_plot(profile: dict[str, Any], out_dir: Path) -> list[Plot]:
     plt = _pyplot()
     stats = profile.get("stats") or {}
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    ax.hist(samples, bins=60, color="#9ecae1", edgecolor="#3182bd")
+    import numpy as np
+
+    low, high = max(min(samples), 1e-6), max(samples)
+    spread = high / low > 10  # a long tail (a busy machine) would squash the body into one linear bin
+    bins = np.geomspace(low, high, 60) if spread else 60
+    ax.hist(samples, bins=bins, color="#9ecae1", edgecolor="#3182bd")
+    if spread:
+        ax.set_xscale("log")
     for key, colour in (("p50", "#2ca02c"), ("p90", "#ff7f0e"), ("p99", "#d62728")):
         if isinstance(stats.get(key), (int, float)):
             ax.axvline(stats[key], color=colour, ls="--", label=f"{key} {stats[key]:.3f} ms")
