@@ -11,7 +11,7 @@ steps otherwise. Two sizes of the DARTS space:
 
 ``--ddp`` also times the demo config in 2 processes (torchrun, gloo) against 1 and reports images/s. ``--space
 fbnet|proxyless`` configs time the layer-wise spaces' ``small`` layout (no PC-DARTS rows there). Prints a table and writes
-bench/results/search_speed_<device>[_<space>].json; ratios are within one run (this VM is noisy).
+bench/results/search_speed_<device>_<configs>.json; ratios are within one run (this VM is noisy).
 
     .venv/bin/python bench/search_speed.py [--configs demo,reference,fbnet,proxyless] [--steps 8] [--ddp]
 """
@@ -167,7 +167,8 @@ def main() -> None:
         print(f"ddp: {r['processes']} process(es) x {r['threads_each']} thread(s): global batch {r['global_batch']}, "
               f"step {r['step_ms']:.0f} ms, {r['images_per_s']:.1f} images/s")
     tag = "cuda" if args.device.startswith("cuda") else "cpu"
-    path = atomic_write_json(args.out / f"search_speed_{tag}.json", results)
+    name = "_".join(args.configs.split(","))
+    path = atomic_write_json(args.out / f"search_speed_{tag}_{name}.json", results)
     print(f"wrote {path}")
 
 

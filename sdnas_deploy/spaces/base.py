@@ -234,6 +234,10 @@ class Space(ABC):
         """A few numbers people look at (e.g. skip_connect count); JSON-ready."""
         return {}
 
+    def choice_names(self, label: str) -> list[str]:
+        """Names of the candidates an α row of ``label`` chooses between (plots label their rows with them)."""
+        return []
+
     def draw(self, arch: Any, path: Any, setting: str | None = None, engine: str = "auto") -> str:
         """Write a diagram of ``arch`` to ``path`` (.svg/.png/.pdf; spaces.drawing); returns the engine used."""
         raise BadInputError(f"space {self.name!r} cannot draw its architectures; draw another space's")

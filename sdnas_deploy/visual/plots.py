@@ -67,8 +67,8 @@ def alpha_heatmaps(history: Sequence[dict[str, Any]], out_dir: Path, choices: di
         rows, ops = frames[0].shape
         matrix = np.stack([f.reshape(-1) for f in frames], axis=1)  # [rows*ops, epochs]
         fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(frames) + 3.0), max(3.0, 0.09 * rows * ops + 1.2)))
-        image = ax.imshow(matrix, aspect="auto", cmap="viridis", vmin=0.0, vmax=max(float(matrix.max()), 1e-6),
-                          interpolation="nearest")
+        image = ax.imshow(matrix, aspect="auto", cmap="viridis", vmin=float(matrix.min()),
+                          vmax=max(float(matrix.max()), float(matrix.min()) + 1e-6), interpolation="nearest")
         for r in range(1, rows):
             ax.axhline(r * ops - 0.5, color="white", lw=0.6)
         names = list((choices or {}).get(label, [])) or [str(k) for k in range(ops)]

@@ -108,6 +108,19 @@ def _diagram(arch_file: Path, out: Path) -> Path | None:
     return out
 
 
+def _choices(search_dir: Path) -> dict[str, list[str]]:
+    """Candidate names per α label of a search run's space (empty when the space is unknown)."""
+    from ..spaces import SPACES, get_space
+
+    name = load_json(search_dir / "report.json", "search report").get("space")
+    if name not in SPACES:
+        return {}
+    space = get_space(name)
+    history = search_dir / "alpha_history.json"
+    labels = [k for k in (load_json(history, "α history") or [{}])[0] if k != "epoch"] if history.is_file() else []
+    return {label: space.choice_names(label) for label in labels}
+
+
 def make_plots(run_dir: Path) -> list[Plot]:
     """Write every plot of the run (and of its stages) under ``run_dir/plots``; return (caption, path)."""
     kind = _kind(run_dir)
@@ -120,7 +133,8 @@ def make_plots(run_dir: Path) -> list[Plot]:
         target = out / name if kind == "pipeline" else out
         if stage_kind in ("search", "train"):
             target.mkdir(exist_ok=True)
-            made = search_plots(stage, target) if stage_kind == "search" else train_plots(stage, target)
+            made = (search_plots(stage, target, _choices(stage)) if stage_kind == "search"
+                    else train_plots(stage, target))
             plots += [(f"{name}: {caption}", path) for caption, path in made]
             if target != out and not any(target.iterdir()):
                 target.rmdir()

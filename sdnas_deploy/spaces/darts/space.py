@@ -20,6 +20,7 @@ from .build_op import build_op, traced_keys
 from .expected import CostModel, build_cost_model
 from .genotype import REFERENCE_GENOTYPES, Genotype, from_arch_string, skip_count, to_arch_string
 from .geometry import KEY_OPS, NetworkGeometry, candidate_keys, network_keys, random_genotype
+from .ops import PRIMITIVES
 from .settings import SETTINGS, TRAIN_REFERENCE, build_network
 from .supernet import SearchNetwork, discretized_weights
 
@@ -99,6 +100,9 @@ class DartsSpace(Space):
     def build_supernet(self, geometry: NetworkGeometry, partial_channels: int = 1, edge_norm: bool = False) -> SearchNetwork:
         return SearchNetwork(C=geometry.channels, num_classes=geometry.num_classes, layers=geometry.layers,
                              in_channels=geometry.in_channels, partial_channels=partial_channels, edge_norm=edge_norm)
+
+    def choice_names(self, label: str) -> list[str]:
+        return list(PRIMITIVES)
 
     def draw(self, arch: Genotype, path: Any, setting: str | None = None, engine: str = "auto") -> str:
         """The normal and reduction cells side by side, as DARTS' visualize.py draws them."""

@@ -144,6 +144,9 @@ class LayerwiseSpace(FixedLayoutSpace, BlockwiseSpace):
         return LayerwiseSupernet(self.layout(geometry.setting), self.d.candidates, restricted, self.d.act,
                                  geometry.in_channels, geometry.num_classes, expand_conv=self.d.expand_conv)
 
+    def choice_names(self, label: str) -> list[str]:
+        return list(self.d.candidates)
+
     def draw(self, arch: LayerArch, path: Any, setting: str | None = None, engine: str = "auto") -> str:
         """A strip of the searchable layers, coloured by kernel and expansion, with each stage's size under it."""
         from ..drawing import StripBlock, draw_strip

@@ -119,6 +119,11 @@ class Nb201Space(FixedLayoutSpace):
         return Nb201Supernet(self.plan(geometry), geometry.in_channels, geometry.num_classes, partial_channels,
                              edge_norm)
 
+    def choice_names(self, label: str) -> list[str]:
+        from .ops import OPS
+
+        return list(OPS)
+
     def draw(self, arch: CellArch, path: Any, setting: str | None = None, engine: str = "auto") -> str:
         """The one NB201 cell: node 0 is its input, node 3 its output; ``none`` edges are left out."""
         from ..drawing import CellGraph, draw_cells
