@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) bench/search_speed.py
+	$(PY) bench/search_speed.py --configs demo --ddp
 
 clean:
 	rm -rf runs build dist *.egg-info

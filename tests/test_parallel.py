@@ -42,7 +42,7 @@ def test_search_two_ranks_identical_alpha_one_set_of_files_and_resume_across_wor
     assert two["parallel"] == {"world_size": 2, "backend": "gloo", "global_batch": 32}
     assert two["epochs"][0]["alpha_replicas_identical"] is True
     assert sorted(p.name for p in Path(out).iterdir()) == [
-        "alpha_history.json", "checkpoint.pt", "config.json", "genotype.json", "report.json"]
+        "alpha_history.json", "checkpoint.pt", "config.json", "genotype.json", "plots", "report.json"]
     one = _run([*SEARCH, "--epochs", "2", "--out", out, "--resume"], nproc=1)  # 2 ranks -> 1
     assert one["epochs_done"] == 2 and one["parallel"]["world_size"] == 1
     back = _run([*SEARCH, "--epochs", "3", "--out", out, "--resume"], nproc=2)  # and back to 2
@@ -58,7 +58,7 @@ def test_train_two_ranks_one_set_of_files_and_resume_across_world_sizes(tmp_path
     two = _run([*args, "--stop-after", "1"], nproc=2)
     assert two["parallel"]["world_size"] == 2 and two["epochs_done"] == 1
     assert {p.name for p in Path(out).iterdir()} == {
-        "best.safetensors", "last.safetensors", "checkpoint.pt", "config.json", "genotype.json", "report.json"}
+        "best.safetensors", "last.safetensors", "checkpoint.pt", "config.json", "genotype.json", "plots", "report.json"}
     one = _run([*args, "--resume", "--stop-after", "2"], nproc=1)  # 2 ranks -> 1
     assert one["epochs_done"] == 2 and one["parallel"]["world_size"] == 1
     back = _run([*args, "--resume"], nproc=2)  # and back to 2
