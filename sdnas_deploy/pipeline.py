@@ -74,7 +74,7 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
     from .profile.api import profile_model
     from .spaces import load_arch
     from .training.trainer import run_training
-    from .visual.report import write_report
+    from .visual.report import stage_plots, write_report
 
     out_dir = Path(out_dir)
     validate_recipe(recipe)  # every section, before anything is written or trained
@@ -95,6 +95,8 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
         result = work()
         timings[f"{name}_s"] = time.perf_counter() - start
         stages.record(name, config, outputs, ran=True)
+        if (out_dir / name / "report.json").is_file():  # a search or training stage: its plots, right away
+            stage_plots(out_dir / name, out_dir / "plots" / name)
         return result
 
     search_config = recipe.search

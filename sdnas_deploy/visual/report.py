@@ -121,23 +121,31 @@ def _choices(search_dir: Path) -> dict[str, list[str]]:
     return {label: space.choice_names(label) for label in labels}
 
 
+def stage_plots(stage_dir: Path, target: Path) -> list[Plot]:
+    """The plots of one search or training run directory, written into ``target`` (created when there are some)."""
+    kind = _stage_kind(stage_dir)
+    if kind not in ("search", "train"):
+        return []
+    target.mkdir(parents=True, exist_ok=True)
+    made = search_plots(stage_dir, target, _choices(stage_dir)) if kind == "search" else train_plots(stage_dir, target)
+    if not any(target.iterdir()):
+        target.rmdir()
+    return made
+
+
 def make_plots(run_dir: Path) -> list[Plot]:
     """Write every plot of the run (and of its stages) under ``run_dir/plots``; return (caption, path)."""
     kind = _kind(run_dir)
     out = run_dir / "plots"
     out.mkdir(exist_ok=True)
     plots: list[Plot] = []
-    stages = [(name, run_dir / name) for name in STAGE_DIRS] if kind == "pipeline" else [(kind, run_dir)]
-    for name, stage in stages:
-        stage_kind = _stage_kind(stage) if stage != run_dir else kind
-        target = out / name if kind == "pipeline" else out
-        if stage_kind in ("search", "train"):
-            target.mkdir(exist_ok=True)
-            made = (search_plots(stage, target, _choices(stage)) if stage_kind == "search"
-                    else train_plots(stage, target))
+    if kind == "pipeline":
+        for name in STAGE_DIRS:
+            made = stage_plots(run_dir / name, out / name)
             plots += [(f"{name}: {caption}", path) for caption, path in made]
-            if target != out and not any(target.iterdir()):
-                target.rmdir()
+    else:
+        plots += stage_plots(run_dir, out)
+    out.mkdir(exist_ok=True)  # the diagram and the histogram go here too
     profile = run_dir / "profile.json"
     if profile.is_file():
         plots += profile_plot(load_json(profile, "profile report"), out)
