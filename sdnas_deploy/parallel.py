@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -39,6 +39,15 @@ class Parallel:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def shard(self) -> tuple[int, int] | None:
+        """(rank, world size) for ``data.make_loader`` to take this rank's part; None for one process."""
+        return (self.rank, self.world_size) if self.active else None
+
+    def describe(self, batch_size: int) -> dict[str, Any]:
+        """The ``parallel`` block of a report: world size, backend and the global batch (per-process × N)."""
+        return {"world_size": self.world_size, "backend": self.backend, "global_batch": int(batch_size) * self.world_size}
 
     def sum(self, values: Sequence[float], device: torch.device | str = "cpu") -> list[float]:
         """Element-wise sum of ``values`` over all ranks (float64)."""
@@ -141,6 +150,24 @@ def device_for(device: str, par: Parallel) -> str:
     if par.backend == "gloo" and device == "auto":
         return "cpu"
     return device
+
+
+def wrap_ddp(model: torch.nn.Module, par: Parallel, device: torch.device, ignore: Sequence[torch.nn.Parameter] = (),
+             find_unused_parameters: bool = False) -> torch.nn.Module:
+    """``model`` in ``DistributedDataParallel`` under torchrun (itself otherwise); ``ignore``: parameters DDP must
+    leave alone (α: their gradients are averaged by :meth:`Parallel.average_grads`)."""
+    if not par.active:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    if ignore:
+        ids = {id(p) for p in ignore}
+        names = [name for name, p in model.named_parameters() if id(p) in ids]
+        # the reducer spells a root module's parameter ".name" (module name "" + "." + name): give both spellings
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            model, [*names, *(f".{n}" for n in names if "." not in n)])
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                   find_unused_parameters=find_unused_parameters)
 
 
 def with_sync_batchnorm(model: torch.nn.Module, par: Parallel, enabled: bool) -> torch.nn.Module:

@@ -146,9 +146,9 @@ def run_pipeline(recipe: Recipe, out_dir: Path, resume: bool = False, progress: 
                       lambda: _StoredCheck(load_json(out_dir / "check.json", "check report")))
 
     summary = build_summary(recipe, out_dir, search_report, train_report, sidecar, profile, check, timings)
+    summary["report_html"] = str(out_dir / "report.html")
     atomic_write_json(out_dir / "report.json", summary)
-    summary["report_html"] = str(write_report(out_dir))  # plots of every stage + one self-contained page
-    atomic_write_json(out_dir / "report.json", summary)
+    write_report(out_dir)  # plots of every stage + one self-contained page, from the report just written
     if progress:
         log(f"report: {summary['report_html']}")
     if check is not None and not check.passed:

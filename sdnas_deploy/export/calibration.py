@@ -53,7 +53,6 @@ ENTROPY_BINS = 2048  # histogram bins for entropy/percentile (onnxruntime's entr
 ENTROPY_LEVELS = 128  # quantized bins of the KL search
 CHUNK_IMAGES = 64  # calibration images per onnxruntime collect_data call
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-RANGE_OPS = ("Conv", "Gemm", "MatMul")
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
@@ -164,20 +163,15 @@ def load_calibration_images(
 
 
 def _range_tensors(proto: Any) -> list[str]:
-    """Float tensors whose int8 range matters: graph inputs and data inputs of Conv/Gemm/MatMul."""
+    """Float tensors whose int8 range matters: graph inputs and the data inputs of Conv/Gemm/MatMul."""
     from onnx import TensorProto
 
-    from .onnx_precision import tensor_types
+    from .onnx_precision import linear_data_inputs, tensor_types
 
     types = tensor_types(proto)
     inits = {i.name for i in proto.graph.initializer}
-    constants = {o for n in proto.graph.node if n.op_type == "Constant" for o in n.output}
-    names = [i.name for i in proto.graph.input if i.name not in inits]
-    for node in proto.graph.node:
-        if node.op_type in RANGE_OPS:
-            names += [n for n in node.input[: 2 if node.op_type == "MatMul" else 1] if n not in inits | constants]
-    ordered = list(dict.fromkeys(names))
-    return [n for n in ordered if types.get(n) == TensorProto.FLOAT]
+    names = [i.name for i in proto.graph.input if i.name not in inits] + linear_data_inputs(proto)
+    return [n for n in dict.fromkeys(names) if types.get(n) == TensorProto.FLOAT]
 
 
 class _ImageReader:
@@ -257,6 +251,8 @@ def _ort_calibrator(method: str, model_path: Path, augmented: Path, percentile: 
     """onnxruntime's calibrator for ``method``; options chosen so each method means what the module docstring says."""
     from onnxruntime.quantization import CalibrationMethod, create_calibrator
 
+    from .onnx_precision import QUANTIZED_OPS
+
     options: dict[str, Any] = {
         "minmax": {},
         "entropy": {"num_bins": 2 * ENTROPY_BINS},  # signed, symmetric: folds into ENTROPY_BINS bins of |x|
@@ -264,7 +260,7 @@ def _ort_calibrator(method: str, model_path: Path, augmented: Path, percentile: 
     }[method]
     kind = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
             "percentile": CalibrationMethod.Percentile}[method]
-    return create_calibrator(model_path, list(RANGE_OPS), augmented_model_path=str(augmented),
+    return create_calibrator(model_path, list(QUANTIZED_OPS), augmented_model_path=str(augmented),
                              calibrate_method=kind, extra_options=options)
 
 

@@ -72,7 +72,6 @@ def quiet_library() -> Iterator[None]:
         logging.disable(previous)
 
 
-
 def _onnx() -> Any:
     import onnx
 
@@ -146,7 +145,7 @@ def convert_to_fp16(proto: Any, keep_fp32_ops: Collection[str] = ()) -> Any:
     The conversion is ONNX Runtime's maintained copy of onnxconverter-common's
     ``convert_float_to_float16`` (``keep_io_types=True``, its default op block list), followed by
     ORT's topological sort: the converter appends the IO Casts at the end of the node list,
-    which ORT tolerates but ``onnx.checker`` and TensorRT's parser do not. ``keep_fp32_ops`` (op
+    which ORT tolerates but ``onnx.checker`` refuses (the ONNX spec wants nodes in topological order). ``keep_fp32_ops`` (op
     types) is for CPU verification only: see :func:`wrap_fp32_ops`.
     """
     from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -204,6 +203,18 @@ def _opset(proto: Any) -> int:
     return 0
 
 
+def linear_data_inputs(proto: Any) -> list[str]:
+    """The activation inputs of every Conv/Gemm/MatMul (both of a MatMul), in graph order: what gets Q/DQ.
+
+    Initializers and Constant outputs (weights) are left out; calibration measures these tensors.
+    """
+    weights = {i.name for i in proto.graph.initializer}
+    weights |= {o for n in proto.graph.node if n.op_type == "Constant" for o in n.output}
+    names = [name for node in proto.graph.node if node.op_type in QUANTIZED_OPS
+             for name in node.input[: 2 if node.op_type == "MatMul" else 1] if name not in weights]
+    return list(dict.fromkeys(names))
+
+
 def insert_qdq(proto: Any, ranges: Mapping[str, float], per_channel: bool = True) -> Any:
     """Explicit INT8 quantization (Q/DQ) of a float32 model for a strongly typed TensorRT build.
 
@@ -219,9 +230,7 @@ def insert_qdq(proto: Any, ranges: Mapping[str, float], per_channel: bool = True
     if opset < QDQ_MIN_OPSET:
         raise BadInputError(f"INT8 Q/DQ needs ONNX opset >= {QDQ_MIN_OPSET}, this model has {opset}; "
                             f"re-export with --opset {QDQ_MIN_OPSET} or higher")
-    inits = {init.name for init in proto.graph.initializer}
-    data_inputs = {n.input[i] for n in proto.graph.node if n.op_type in QUANTIZED_OPS
-                   for i in range(2 if n.op_type == "MatMul" else 1) if i < len(n.input)} - inits
+    data_inputs = set(linear_data_inputs(proto))
     known = {name: float(amax) for name, amax in ranges.items() if name in data_inputs}
     if not known:
         raise BadInputError("no calibration range matches a Conv/Gemm/MatMul input of this model; "

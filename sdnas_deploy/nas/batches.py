@@ -39,7 +39,6 @@ class SearchData:
         self.config = config
         self.policy = policy
         self.par = par or Parallel()
-        self.shard = (self.par.rank, self.par.world_size) if self.par.active else None
         self.info = datasets.dataset_info(config.dataset, config.data_dir, image_size=config.image_size)
         train_set = datasets.load_split(config.dataset, "train", config.data_dir, limit=config.limit,
                                         image_size=config.image_size)
@@ -66,7 +65,7 @@ class SearchData:
     def cycle(self, dataset: Any, seed: int, epoch: int) -> Iterator[Batch]:
         """Endless batches of ``dataset``, reshuffled deterministically from (seed, epoch)."""
         loader = datasets.make_loader(dataset, self.config.batch_size, shuffle=True, seed=seed, epoch=epoch,
-                                      shard=self.shard)
+                                      shard=self.par.shard)
         while True:
             for x, y, *index in loader:
                 yield (*self.to_device(x, torch.as_tensor(y)), *index)
@@ -80,7 +79,7 @@ class SearchData:
     def eval_batches(self, dataset: Any, sharded: bool = True) -> Iterator[Batch]:
         """Fixed-order batches (this rank's strided share when ``sharded``), capped at ``steps_per_epoch``."""
         loader = datasets.make_loader(dataset, self.config.batch_size, shuffle=False, seed=0,
-                                      shard=self.shard if sharded else None)
+                                      shard=self.par.shard if sharded else None)
         for i, (x, y) in enumerate(loader):
             if self.config.steps_per_epoch is not None and i >= self.config.steps_per_epoch:
                 break

@@ -27,7 +27,7 @@ from ..device import DevicePolicy, grad_scaler, make_policy
 from ..errors import BadInputError
 from ..io_utils import atomic_write_json, remove_stale_temp_files
 from ..methods import SearchContext, get_method
-from ..parallel import current as current_parallel, device_for, setup as setup_parallel, with_sync_batchnorm
+from ..parallel import current as current_parallel, device_for, setup as setup_parallel, with_sync_batchnorm, wrap_ddp
 from ..progress import Progress, log
 from ..scalars import Scalars
 from ..spaces import get_space
@@ -83,7 +83,8 @@ class SearchRun:
         model = with_sync_batchnorm(model, self.par, config.sync_bn)
         memory_format = torch.channels_last if self.policy.channels_last else torch.preserve_format
         self.model: nn.Module = model.to(self.policy.device, memory_format=memory_format)
-        self.train_model = self._distributed(self.model)
+        # under torchrun the weights go into DDP; α (and edge β) stay outside it (parallel.py)
+        self.train_model = wrap_ddp(self.model, self.par, self.policy.device, ignore=self.model.arch_parameters())
         self.w_optimizer = torch.optim.SGD(
             self.model.weight_parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
@@ -105,20 +106,6 @@ class SearchRun:
         self.final_arch: Any = None  # the budgeted derive of the last epoch, when it changed the architecture
         self.timing = _Timing()
         self.scalars = Scalars(config.tensorboard, enabled=self.par.is_main)  # optional TensorBoard
-
-    def _distributed(self, model: nn.Module) -> nn.Module:
-        """Under torchrun the weights go into DDP; α (and edge β) stay outside it (parallel.py)."""
-        if not self.par.active:
-            return model
-        from torch.nn.parallel import DistributedDataParallel
-
-        arch = {id(p) for p in model.arch_parameters()}
-        names = [name for name, p in model.named_parameters() if id(p) in arch]
-        # the reducer spells a root module's parameter ".name" (module name "" + "." + name): give both spellings
-        ignored = [*names, *(f".{n}" for n in names if "." not in n)]
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, ignored)
-        cuda = self.policy.device.type == "cuda"
-        return DistributedDataParallel(model, device_ids=[self.policy.device.index] if cuda else None)
 
     # ---- one epoch ----------------------------------------------------------------------------
     def _sync(self) -> None:
@@ -239,8 +226,7 @@ class SearchRun:
             "epochs": self.epochs,
             "final": {k: last.get(k) for k in final_keys},
             "timing": self.timing.summary(),
-            "parallel": {"world_size": self.par.world_size, "backend": self.par.backend,
-                         "global_batch": self.config.batch_size * self.par.world_size},
+            "parallel": self.par.describe(self.config.batch_size),
         }
 
     def _alpha_record(self, epoch: int) -> dict[str, Any]:

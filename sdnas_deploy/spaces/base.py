@@ -115,8 +115,12 @@ class Supernet(nn.Module):
         return getattr(self, f"alphas_{label}")
 
     def arch_parameters(self) -> list[nn.Parameter]:
-        """The α tensors, in ``ARCH_LABELS`` order (for the architecture optimizer)."""
-        return [self.alpha(label) for label in self.ARCH_LABELS]
+        """The α tensors in ``ARCH_LABELS`` order, then any per-edge ``betas_<label>`` (PC-DARTS edge
+        normalization, spaces.partial) — all architecture parameters, for the architecture optimizer. Cost
+        models read the labelled α only (the first ``len(ARCH_LABELS)``)."""
+        alphas = [self.alpha(label) for label in self.ARCH_LABELS]
+        betas = [getattr(self, f"betas_{label}") for label in self.ARCH_LABELS if hasattr(self, f"betas_{label}")]
+        return [*alphas, *betas]
 
     def arch_labels(self) -> tuple[str, ...]:
         return self.ARCH_LABELS

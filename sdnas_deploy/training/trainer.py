@@ -29,7 +29,8 @@ from ..config_utils import to_dict
 from ..device import DevicePolicy, eval_mode, grad_scaler, make_policy
 from ..errors import BadInputError
 from ..io_utils import atomic_write_json, remove_stale_temp_files
-from ..parallel import Parallel, current as current_parallel, device_for, setup as setup_parallel, with_sync_batchnorm
+from ..parallel import (Parallel, current as current_parallel, device_for, setup as setup_parallel, with_sync_batchnorm,
+                        wrap_ddp)
 from ..progress import Progress, log
 from ..scalars import Scalars
 from .config import TrainConfig, resolve
@@ -210,7 +211,8 @@ class _TrainRun:
         self.model.to(self.policy.device)
         if self.policy.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.train_model = self._distributed(self.model)
+        unused = bool(config.auxiliary) and not (config.auxiliary_weight or 0) > 0  # aux head built, unused
+        self.train_model = wrap_ddp(self.model, self.par, self.policy.device, find_unused_parameters=unused)
         self.optimizer = torch.optim.SGD(
             self.model.parameters(), lr=config.lr, momentum=config.momentum,
             weight_decay=config.weight_decay, nesterov=False,
@@ -222,17 +224,6 @@ class _TrainRun:
         self.best: dict[str, Any] | None = None
         self.teacher = None if config.teacher is None else load_teacher(config.teacher, self.info).to(self.policy.device)
         self.scalars = Scalars(config.tensorboard, enabled=self.par.is_main)  # optional TensorBoard
-
-    def _distributed(self, model: nn.Module) -> nn.Module:
-        """Under torchrun the network trains inside DDP (gradients averaged over the ranks); else as it is."""
-        if not self.par.active:
-            return model
-        from torch.nn.parallel import DistributedDataParallel
-
-        cuda = self.policy.device.type == "cuda"
-        unused = bool(self.config.auxiliary) and not (self.config.auxiliary_weight or 0) > 0  # aux head built, unused
-        return DistributedDataParallel(model, device_ids=[self.policy.device.index] if cuda else None,
-                                       find_unused_parameters=unused)
 
     # --- checkpointing -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -282,10 +273,9 @@ class _TrainRun:
         if hasattr(self.model, "drop_path_prob"):
             self.model.drop_path_prob = drop_path
         lr = current_lr(self.optimizer)
-        shard = (self.par.rank, self.par.world_size) if self.par.active else None
         train_loader = make_loader(
             self.train_set, cfg.batch_size, shuffle=True, seed=cfg.seed,
-            drop_last=len(self.train_set) >= cfg.batch_size * self.par.world_size, epoch=epoch, shard=shard,
+            drop_last=len(self.train_set) >= cfg.batch_size * self.par.world_size, epoch=epoch, shard=self.par.shard,
         )
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": drop_path}
         try:
@@ -294,7 +284,7 @@ class _TrainRun:
         except BadInputError as exc:  # a non-finite loss: say what is kept
             raise BadInputError(f"{exc.message}; {self._kept()}") from None
         self.scheduler.step()
-        test_loader = make_loader(self.test_set, cfg.eval_batch_size, shuffle=False, seed=cfg.seed, shard=shard)
+        test_loader = make_loader(self.test_set, cfg.eval_batch_size, shuffle=False, seed=cfg.seed, shard=self.par.shard)
         record.update(evaluate(self.model, test_loader, self.policy, self.info.num_classes, self.par))
         self._check_finite(record)
         record["time_s"] = time.perf_counter() - started
@@ -331,17 +321,16 @@ class _TrainRun:
     def save_epoch(self, record: dict[str, Any]) -> None:
         """Weights first, then the checkpoint, then the report: the checkpoint is the authority on resume.
         Under torchrun rank 0 writes while the others wait."""
-        if not self.par.is_main:
-            if self.best is None or record["test_top1"] > self.best["top1"]:
-                self.best = {"epoch": record["epoch"], "top1": record["test_top1"], "top5": record["test_top5"]}
-            self.par.barrier()
-            return
-        save_weights(self.out_dir / "last.safetensors", self.model, self.meta(record))
-        if self.best is None or record["test_top1"] > self.best["top1"]:
-            save_weights(self.out_dir / "best.safetensors", self.model, self.meta(record))
+        improved = self.best is None or record["test_top1"] > self.best["top1"]
+        if self.par.is_main:
+            save_weights(self.out_dir / "last.safetensors", self.model, self.meta(record))
+            if improved:
+                save_weights(self.out_dir / "best.safetensors", self.model, self.meta(record))
+        if improved:  # every rank tracks the best epoch (the checkpoint below records it)
             self.best = {"epoch": record["epoch"], "top1": record["test_top1"], "top5": record["test_top5"]}
-        save_checkpoint(self.out_dir / "checkpoint.pt", self.state())
-        self.write_report()
+        if self.par.is_main:
+            save_checkpoint(self.out_dir / "checkpoint.pt", self.state())
+            self.write_report()
         self.par.barrier()
 
     # --- report -------------------------------------------------------------------------------------
@@ -370,8 +359,7 @@ class _TrainRun:
                 "macs": self.complexity["macs"], "macs_m": self.complexity["macs_m"],
                 "train_time_s": sum(float(r["time_s"]) for r in self.history),
             },
-            "parallel": {"world_size": self.par.world_size, "backend": self.par.backend,
-                         "global_batch": int(self.config.batch_size or 0) * self.par.world_size},
+            "parallel": self.par.describe(self.config.batch_size or 0),
             "files": {name: name for name in ("best.safetensors", "last.safetensors", "checkpoint.pt", "config.json", "genotype.json")},
         }
 

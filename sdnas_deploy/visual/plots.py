@@ -6,17 +6,18 @@
 - train: loss and top-1 per epoch;
 - profile: the latency histogram of the timed calls with p50/p90/p99 marked.
 
-Every function reads the run's JSON (``report.json``, ``alpha_history.json``, ``profile.json``) only, so old
-runs can be plotted again (``sdnas report``). Each returns ``[(caption, path), ...]`` of what it wrote;
-a run that lacks a quantity gets no plot of it rather than an empty one.
+Every function takes a run's JSON data (``report.json``, ``alpha_history.json``, ``profile.json``, read by
+``visual.report``), so old runs can be plotted again (``sdnas report``). Each returns
+``[(caption, path), ...]`` of what it wrote; a run that lacks a quantity gets no plot of it rather than an
+empty one.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from ..io_utils import atomic_write_bytes, load_json
+from ..io_utils import atomic_write_bytes
 
 Plot = tuple[str, Path]
 DPI = 110
@@ -52,7 +53,10 @@ def _series(epochs: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list
     return xs, ys
 
 
-def alpha_heatmaps(history: Sequence[dict[str, Any]], out_dir: Path, choices: dict[str, Sequence[str]] | None = None
+ChoiceNames = Callable[[str], Sequence[str]]  # α label -> candidate names (Space.choice_names)
+
+
+def alpha_heatmaps(history: Sequence[dict[str, Any]], out_dir: Path, choices: ChoiceNames | None = None
                    ) -> list[Plot]:
     """One heatmap per α label: rows = (edge or layer, candidate), columns = epochs, colour = softmax(α)."""
     import numpy as np
@@ -71,7 +75,7 @@ def alpha_heatmaps(history: Sequence[dict[str, Any]], out_dir: Path, choices: di
                           vmax=max(float(matrix.max()), float(matrix.min()) + 1e-6), interpolation="nearest")
         for r in range(1, rows):
             ax.axhline(r * ops - 0.5, color="white", lw=0.6)
-        names = list((choices or {}).get(label, [])) or [str(k) for k in range(ops)]
+        names = list(choices(label) if choices else []) or [str(k) for k in range(ops)]
         if len(names) == ops and rows * ops <= 160:
             ax.set_yticks(range(rows * ops))
             ax.set_yticklabels([f"{r}:{names[k]}" if k == 0 else names[k] for r in range(rows) for k in range(ops)],
@@ -90,15 +94,12 @@ def alpha_heatmaps(history: Sequence[dict[str, Any]], out_dir: Path, choices: di
     return plots
 
 
-def search_plots(run_dir: Path, out_dir: Path, choices: dict[str, Sequence[str]] | None = None) -> list[Plot]:
-    """Every plot of a search run (module docstring)."""
-    report = load_json(run_dir / "report.json", "search report")
+def search_plots(report: dict[str, Any], history: Sequence[dict[str, Any]], out_dir: Path,
+                 choices: ChoiceNames | None = None) -> list[Plot]:
+    """Every plot of a search run (module docstring): its report and its α history (may be empty)."""
     epochs = report.get("epochs") or []
     plt = _pyplot()
-    plots: list[Plot] = []
-    history_path = run_dir / "alpha_history.json"
-    if history_path.is_file():
-        plots += alpha_heatmaps(load_json(history_path, "α history"), out_dir, choices)
+    plots: list[Plot] = alpha_heatmaps(history, out_dir, choices)
     xs, sup = _series(epochs, "supernet_val_acc")
     _, disc = _series(epochs, "discretized_val_acc")
     if xs:
@@ -157,9 +158,8 @@ def _cost_plot(report: dict[str, Any], epochs: Sequence[dict[str, Any]], out_dir
     return []
 
 
-def train_plots(run_dir: Path, out_dir: Path) -> list[Plot]:
-    """Loss and top-1 curves of a training run."""
-    report = load_json(run_dir / "report.json", "training report")
+def train_plots(report: dict[str, Any], out_dir: Path) -> list[Plot]:
+    """Loss and top-1 curves of a training run (its report)."""
     history = report.get("history") or []
     xs, train_loss = _series(history, "train_loss")
     if not xs:

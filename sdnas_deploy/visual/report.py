@@ -17,12 +17,13 @@ from typing import Any
 
 from ..errors import BadInputError
 from ..io_utils import atomic_write_text, load_json
-from .plots import Plot, profile_plot, search_plots, train_plots
+from .plots import ChoiceNames, Plot, profile_plot, search_plots, train_plots
 
 STAGE_DIRS = ("teacher", "search", "train")
 
 
-def _kind(run_dir: Path) -> str:
+def _load_run(run_dir: Path) -> tuple[str, dict[str, Any]]:
+    """(kind, report.json) of a run directory: ``pipeline``, ``search`` or ``train``; anything else is one line."""
     if not run_dir.is_dir():
         raise BadInputError(f"{run_dir}: not a directory; pass a run directory (sdnas run/search/train --out)")
     path = run_dir / "report.json"
@@ -33,17 +34,10 @@ def _kind(run_dir: Path) -> str:
     if not isinstance(report, dict):
         raise BadInputError(f"{path}: not a run report (expected a JSON object); pass a run directory")
     if report.get("kind") in ("search", "train"):
-        return str(report["kind"])
+        return str(report["kind"]), report
     if "recipe" in report and "timings_s" in report:
-        return "pipeline"
+        return "pipeline", report
     raise BadInputError(f"{path}: not a report of sdnas run, search or train; pass such a run directory")
-
-
-def _stage_kind(path: Path) -> str | None:
-    try:
-        return _kind(path)
-    except BadInputError:
-        return None
 
 
 def _fmt(value: Any) -> str:
@@ -52,9 +46,8 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _summary_rows(run_dir: Path, kind: str) -> list[tuple[str, Any, str]]:
+def _summary_rows(report: dict[str, Any], kind: str) -> list[tuple[str, Any, str]]:
     """(label, value, data-key) of the summary table; data-key is ``file:dotted.path`` of the value's source."""
-    report = load_json(run_dir / "report.json", "run report")
     rows: list[tuple[str, Any, str]] = []
 
     def add(label: str, data: Any, path: str, source: str) -> None:
@@ -108,34 +101,38 @@ def _diagram(arch_file: Path, out: Path) -> Path | None:
     return out
 
 
-def _choices(search_dir: Path) -> dict[str, list[str]]:
-    """Candidate names per α label of a search run's space (empty when the space is unknown)."""
+def _choice_names(report: dict[str, Any]) -> ChoiceNames | None:
+    """The candidate names of the search's space (None when the report names no known space)."""
     from ..spaces import SPACES, get_space
 
-    name = load_json(search_dir / "report.json", "search report").get("space")
-    if name not in SPACES:
-        return {}
-    space = get_space(name)
-    history = search_dir / "alpha_history.json"
-    labels = [k for k in (load_json(history, "α history") or [{}])[0] if k != "epoch"] if history.is_file() else []
-    return {label: space.choice_names(label) for label in labels}
+    name = report.get("space")
+    return get_space(name).choice_names if name in SPACES else None
 
 
 def stage_plots(stage_dir: Path, target: Path) -> list[Plot]:
     """The plots of one search or training run directory, written into ``target`` (created when there are some)."""
-    kind = _stage_kind(stage_dir)
+    try:
+        kind, report = _load_run(stage_dir)
+    except BadInputError:  # a stage that did not run (or is not a search/train run): nothing to plot
+        return []
     if kind not in ("search", "train"):
         return []
     target.mkdir(parents=True, exist_ok=True)
-    made = search_plots(stage_dir, target, _choices(stage_dir)) if kind == "search" else train_plots(stage_dir, target)
+    if kind == "search":
+        history_path = stage_dir / "alpha_history.json"
+        history = load_json(history_path, "α history") if history_path.is_file() else []
+        made = search_plots(report, history, target, _choice_names(report))
+    else:
+        made = train_plots(report, target)
     if not any(target.iterdir()):
         target.rmdir()
     return made
 
 
-def make_plots(run_dir: Path) -> list[Plot]:
-    """Write every plot of the run (and of its stages) under ``run_dir/plots``; return (caption, path)."""
-    kind = _kind(run_dir)
+def make_plots(run_dir: Path, kind: str | None = None) -> list[Plot]:
+    """Write every plot of the run (and of its stages) under ``run_dir/plots``; return (caption, path).
+    ``kind`` when the caller has already read the run (:func:`write_report`)."""
+    kind = kind or _load_run(run_dir)[0]
     out = run_dir / "plots"
     out.mkdir(exist_ok=True)
     plots: list[Plot] = []
@@ -155,14 +152,13 @@ def make_plots(run_dir: Path) -> list[Plot]:
 def write_report(run_dir: Path | str) -> Path:
     """Write ``run_dir/report.html`` (module docstring) and the plots it shows; return its path."""
     run_dir = Path(run_dir)
-    kind = _kind(run_dir)
-    plots = make_plots(run_dir)
-    rows = _summary_rows(run_dir, kind)
+    kind, report = _load_run(run_dir)
+    plots = make_plots(run_dir, kind)
+    rows = _summary_rows(report, kind)
     arch_file = next((p for p in (run_dir / "genotype.json", run_dir / "search" / "genotype.json",
                                   run_dir / "train" / "genotype.json") if p.is_file()), None)
     diagram = _diagram(arch_file, run_dir / "plots" / "architecture.svg") if arch_file else None
     profile = load_json(run_dir / "profile.json", "profile report") if (run_dir / "profile.json").is_file() else {}
-    report = load_json(run_dir / "report.json", "run report")
     environment = profile.get("fingerprint") or {"device": report.get("device")}
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

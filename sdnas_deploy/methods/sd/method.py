@@ -29,10 +29,9 @@ class SDDartsMethod(DartsMethod):
     def __init__(self, ctx: SearchContext) -> None:
         super().__init__(ctx)
         c = ctx.config
-        self.cached = c.teachers_from == "cache"
         self.teachers: VotingTeachers | CachedTeachers = (
-            CachedTeachers(c.teachers, ctx.train_samples, ctx.num_classes, c.vote, c.temperature) if self.cached
-            else VotingTeachers(c.teachers, c.teacher_interval, c.vote, c.temperature))
+            CachedTeachers(c.teachers, ctx.train_samples, ctx.num_classes, c.vote, c.temperature)
+            if c.teachers_from == "cache" else VotingTeachers(c.teachers, c.teacher_interval, c.vote, c.temperature))
 
     def distilling(self, epoch: int) -> bool:
         return epoch >= self.ctx.config.distill_warmup_epochs and len(self.teachers) > 0
@@ -91,7 +90,7 @@ class SDDartsMethod(DartsMethod):
 
     def describe(self) -> str:
         c = self.ctx.config
-        source = (f"{c.teachers} cached epochs of each sample's own probabilities" if self.cached
-                  else f"{c.teachers} teachers every {c.teacher_interval} steps")
+        source = (f"{c.teachers} cached epochs of each sample's own probabilities"
+                  if isinstance(self.teachers, CachedTeachers) else f"{c.teachers} teachers every {c.teacher_interval} steps")
         return (f"{super().describe()}, {source}, vote {c.vote}, "
                 f"T={c.temperature:g}, λ={c.distill_weight:g}, warm-up {c.distill_warmup_epochs} epochs")

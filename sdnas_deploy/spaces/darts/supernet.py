@@ -137,11 +137,6 @@ class SearchNetwork(Supernet):
 
     ARCH_LABELS = ("normal", "reduce")
 
-    def arch_parameters(self) -> list[nn.Parameter]:
-        """α by label, then the edge β of edge normalization (not labelled: no cost model reads them)."""
-        betas = [self.betas_normal, self.betas_reduce] if self.edge_norm else []
-        return [*super().arch_parameters(), *betas]
-
     def edge_weights(self, label: str) -> torch.Tensor | None:
         """softmax(β) over each node's incoming edges of ``label``'s cells (None without edge normalization)."""
         if not self.edge_norm:

@@ -145,10 +145,6 @@ class Nb201Supernet(Supernet, _Skeleton):
         if edge_norm:  # PC-DARTS: β per edge, normalized over each node's incoming edges (every edge is kept)
             self.betas_edges = nn.Parameter(1e-3 * torch.randn(len(EDGES)))
 
-    def arch_parameters(self) -> list[nn.Parameter]:
-        """α, then the edge β of edge normalization (not labelled: no cost model reads them)."""
-        return [*super().arch_parameters(), *([self.betas_edges] if self.edge_norm else [])]
-
     def forward(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         mix = self.mixture(weights)["edges"]
         zero = None if mix.requires_grad else (mix == 0).tolist()  # one-hot rows skip their zero-weight ops

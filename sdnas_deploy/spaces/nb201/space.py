@@ -21,7 +21,7 @@ from ..base import Setting, Supernet, body_without_space
 from ..partial import SUPERNET_OPTIONS
 from ..fixed_geometry import FixedLayoutSpace, SettingGeometry
 from . import latency
-from .arch import EDGES, CellArch, arch_from_body, arch_from_line, connected, summary
+from .arch import EDGES, NODES, CellArch, arch_from_body, arch_from_line, connected, summary
 from .network import Nb201Network, Nb201Supernet, Plan
 from .ops import OPS
 
@@ -120,14 +120,11 @@ class Nb201Space(FixedLayoutSpace):
                              edge_norm)
 
     def choice_names(self, label: str) -> list[str]:
-        from .ops import OPS
-
         return list(OPS)
 
     def draw(self, arch: CellArch, path: Any, setting: str | None = None, engine: str = "auto") -> str:
         """The one NB201 cell: node 0 is its input, node 3 its output; ``none`` edges are left out."""
         from ..drawing import CellGraph, draw_cells
-        from .arch import EDGES, NODES
 
         label = lambda n: "in" if n == 0 else ("out" if n == NODES - 1 else str(n))  # noqa: E731
         edges = tuple((label(src), label(node), op) for (node, src), op in zip(EDGES, arch.edges) if op != "none")
