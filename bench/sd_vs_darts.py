@@ -1,12 +1,19 @@
-"""DARTS vs SD-DARTS on the embedded digits at equal budget (same epochs and steps), over 3 seeds.
+"""DARTS vs SD-DARTS (snapshot and cached voting teachers) at equal budget over seeds, with per-epoch trajectories.
 
-For each (method, seed): search with the default recipe's `search:` section (distill none vs sd), measure
-the dominant Hessian eigenvalue of the val loss w.r.t. α at the last epoch, the skip_connect count of the
-normal cell and the discretization gap (supernet val acc − discretized-supernet val acc), then retrain the
-derived genotype with the recipe's `train:` section and record its test accuracy. Runs two searches in
-parallel (one torch thread each). Finished runs are reused, so the script is resumable.
+For each (method, seed) the search records, per epoch: the dominant Hessian eigenvalue of the val loss w.r.t. α
+(every ``sharpness_every`` epochs and at the last), the skip_connect count of the normal cell and the
+discretization gap (supernet val acc − discretized-supernet val acc). The genotype derived at each epoch of
+``retrain_epochs`` is retrained with the setup's ``train`` settings and its test accuracy recorded; identical
+genotypes of one seed are retrained once. Two setups:
 
-    .venv/bin/python bench/sd_vs_darts.py [--seeds 0 1 2] [--workers 2] [--out runs/bench-sd-vs-darts]
+- ``digits``: the default recipe's ``search:``/``train:`` sections on the embedded digits (the first table);
+- ``fashion``: Fashion-MNIST (DESIGN.md §11; Debian's ``dataset-fashion-mnist``), a fixed 2,560-image subset at
+  16x16 (1,280 weight-train / 1,280 arch-val images, 20 full steps per epoch), 10 epochs, 3 methods.
+
+Runs ``--workers`` jobs in parallel (one torch thread each). Finished stages are reused and interrupted ones
+resumed, so the script can be stopped and started again; run again, it only rebuilds the table.
+
+    .venv/bin/python bench/sd_vs_darts.py --setup fashion [--seeds 0 1 2] [--workers 2]
 """
 
 from __future__ import annotations
@@ -24,43 +31,85 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sdnas_deploy.io_utils import atomic_write_json, load_json  # noqa: E402
 
-METHODS = ("darts", "sd-darts")
+METHODS = {  # label -> search config overrides
+    "darts": {"method": "darts"},
+    "sd-darts": {"method": "sd-darts", "teachers_from": "snapshots"},
+    "sd-darts-cache": {"method": "sd-darts", "teachers_from": "cache"},
+}
+_SHARPNESS = {"sharpness": True, "sharpness_iters": 10, "sharpness_batches": 1}
+SETUPS = {
+    "digits": {
+        "methods": ("darts", "sd-darts"),
+        "search": {**_SHARPNESS, "sharpness_every": 10_000},
+        "train": {},
+        "retrain_epochs": (),  # the last epoch only
+        "results": "sd_vs_darts.json",
+    },
+    "fashion": {
+        "methods": ("darts", "sd-darts", "sd-darts-cache"),
+        "search": {**_SHARPNESS, "sharpness_iters": 8, "sharpness_every": 2,
+                   "dataset": "fashion-mnist", "limit": 2560, "image_size": 16, "layers": 5, "channels": 8,
+                   "epochs": 10, "steps_per_epoch": None, "batch_size": 64, "teachers": 3, "teacher_interval": 5,
+                   "distill_warmup_epochs": 2},
+        "train": {"dataset": "fashion-mnist", "limit": 3000, "image_size": 16, "setting": "cifar", "layers": 6,
+                  "channels": 16, "epochs": 6, "batch_size": 64, "lr": 0.05, "cutout": 4, "drop_path_prob": 0.1,
+                  "auxiliary": False},
+        "retrain_epochs": (5,),  # and the last epoch
+        "results": "sd_vs_darts_fashion.json",
+    },
+}
 METRICS = ("dominant_eigenvalue", "skip_count_normal", "supernet_val_acc", "discretized_val_acc", "gap",
            "retrained_top1", "supernet_minus_retrained")
 
 
-def one_run(method: str, seed: int, out_root: str) -> dict:
-    """Search + retrain one (method, seed); returns the figures of the README table."""
+def one_run(setup_name: str, method: str, seed: int, out_root: str) -> dict:
+    """Search + retrains of one (method, seed); returns its final figures and per-epoch trajectory."""
     import torch
 
     torch.set_num_threads(1)
     from sdnas_deploy.config_utils import override
+    from sdnas_deploy.nas.searcher import run_search
     from sdnas_deploy.recipes import load_recipe
     from sdnas_deploy.resources import resolve_data_file
-    from sdnas_deploy.nas.searcher import run_search
-    from sdnas_deploy.spaces.darts.genotype import Genotype
+    from sdnas_deploy.spaces import SPACES
     from sdnas_deploy.training.trainer import run_training
 
+    setup = SETUPS[setup_name]
     recipe = load_recipe(resolve_data_file("search", "default"))
-    search_cfg = override(recipe.search, seed=seed, method=method,
-                          sharpness=True, sharpness_every=10_000, sharpness_iters=10, sharpness_batches=1,
-                          device="cpu")
-    train_cfg = override(recipe.train, seed=seed, device="cpu")
+    search_cfg = override(recipe.search, seed=seed, device="cpu", **setup["search"], **METHODS[method])
+    train_cfg = override(recipe.train, seed=seed, device="cpu", **setup["train"])
     run_dir = Path(out_root) / f"{method}-seed{seed}"
     start = time.perf_counter()
     search = _resumable(run_dir / "search", lambda resume: run_search(search_cfg, run_dir / "search", resume=resume, progress=False))
-    genotype = Genotype.from_dict(search["final"]["genotype"])
-    train = _resumable(run_dir / "train", lambda resume: run_training(genotype, train_cfg, run_dir / "train", resume=resume, progress=False))
+    epochs = search["epochs"]
+    wanted = sorted({e for e in setup["retrain_epochs"] if e < len(epochs)} | {len(epochs)})  # 1-based epochs
+    retrained: dict[str, float] = {}  # arch string -> test top-1 (one retrain per distinct genotype)
+    trajectory = []
+    for number, record in enumerate(epochs, start=1):
+        arch = record["arch_string"]
+        if number in wanted and arch not in retrained:
+            stage = run_dir / f"train-epoch{number}"
+            genotype = SPACES["darts"].arch_from_dict(record["genotype"])
+            train = _resumable(stage, lambda resume: run_training(genotype, train_cfg, stage, resume=resume, progress=False))
+            retrained[arch] = train["final"]["best_top1"]
+        trajectory.append({
+            "epoch": number, "arch": arch, "dominant_eigenvalue": record.get("dominant_eigenvalue"),
+            "skip_count_normal": record["skip_count_normal"], "skip_count_reduce": record.get("skip_count_reduce"),
+            "supernet_val_acc": record["supernet_val_acc"], "discretized_val_acc": record["discretized_val_acc"],
+            "gap": record["gap"], "retrained_top1": retrained.get(arch) if number in wanted else None,
+        })
     final = search["final"]
-    retrained = train["final"]["best_top1"]
+    last = trajectory[-1]
+    timing = search["timing"]
     return {
         "method": method, "seed": seed, "arch": final["arch_string"],
         "dominant_eigenvalue": final["dominant_eigenvalue"], "skip_count_normal": final["skip_count_normal"],
         "supernet_val_acc": final["supernet_val_acc"], "discretized_val_acc": final["discretized_val_acc"],
-        "gap": final["gap"], "retrained_top1": retrained,
-        "supernet_minus_retrained": final["supernet_val_acc"] - retrained,
-        "step_ms": search["timing"].get("mean_step_ms_distill" if method == "sd-darts" else "mean_step_ms_plain"),
-        "search_config": dataclasses.asdict(search_cfg), "wall_s": time.perf_counter() - start,
+        "gap": final["gap"], "retrained_top1": last["retrained_top1"],
+        "supernet_minus_retrained": final["supernet_val_acc"] - last["retrained_top1"],
+        "step_ms": timing.get("mean_step_ms_distill") or timing.get("mean_step_ms_plain"),
+        "epochs": trajectory, "search_config": dataclasses.asdict(search_cfg),
+        "train_config": dataclasses.asdict(train_cfg), "wall_s": time.perf_counter() - start,
     }
 
 
@@ -72,29 +121,51 @@ def _resumable(stage_dir: Path, run) -> dict:
     return run((stage_dir / "checkpoint.pt").is_file())
 
 
-def summarize(rows: list[dict]) -> dict:
-    """Mean and std per method for each metric."""
+def _stats(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values) if values else None,
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+
+
+def summarize(rows: list[dict], methods: tuple[str, ...]) -> dict:
+    """Mean and std per method for each final metric, and per epoch for each trajectory metric."""
     out: dict = {}
-    for method in METHODS:
+    for method in methods:
         mine = [r for r in rows if r["method"] == method]
-        out[method] = {}
-        for key in METRICS:
-            values = [float(r[key]) for r in mine if r.get(key) is not None]
-            out[method][key] = {"mean": statistics.fmean(values) if values else None,
-                                "std": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+        out[method] = {key: _stats([float(r[key]) for r in mine if r.get(key) is not None]) for key in METRICS}
+        per_epoch = []
+        for number in range(1, max((len(r["epochs"]) for r in mine), default=0) + 1):
+            at = [r["epochs"][number - 1] for r in mine if len(r["epochs"]) >= number]
+            per_epoch.append({"epoch": number, **{key: _stats([float(e[key]) for e in at if e.get(key) is not None])
+                                                  for key in ("dominant_eigenvalue", "skip_count_normal", "gap",
+                                                              "supernet_val_acc", "retrained_top1")}})
+        out[method]["per_epoch"] = per_epoch
     return out
 
 
-def markdown(summary: dict, rows: list[dict]) -> str:
-    """README table: mean ± std over seeds, then per-seed rows."""
-    head = "| method | dominant eigenvalue | skip_connect (normal) | supernet val acc | discretized val acc | gap | retrained test top-1 |"
-    lines = [head, "|---|---|---|---|---|---|---|"]
-    for method in METHODS:
+def _cell(stat: dict, fmt: str = "{:.3f}") -> str:
+    return f"{fmt.format(stat['mean'])} ± {fmt.format(stat['std'])}" if stat["mean"] is not None else "–"
+
+
+def markdown(summary: dict, rows: list[dict], methods: tuple[str, ...]) -> str:
+    """README tables: final mean ± std over seeds, the per-epoch trajectory, then per-seed rows."""
+    lines = ["| method | dominant eigenvalue | skip_connect (normal) | supernet val acc | discretized val acc | gap | retrained test top-1 |",
+             "|---|---|---|---|---|---|---|"]
+    for method in methods:
         s = summary[method]
-        cell = lambda k, f="{:.3f}": f"{f.format(s[k]['mean'])} ± {f.format(s[k]['std'])}" if s[k]["mean"] is not None else "n/a"  # noqa: E731
-        lines.append(f"| {method} (n={s['gap']['n']}) | {cell('dominant_eigenvalue')} | {cell('skip_count_normal', '{:.1f}')} | "
-                     f"{cell('supernet_val_acc')} | {cell('discretized_val_acc')} | {cell('gap')} | {cell('retrained_top1')} |")
-    lines += ["", "| method | seed | eigenvalue | skip | supernet val | discretized val | retrained top-1 | step ms |", "|---|---|---|---|---|---|---|---|"]
+        lines.append(f"| {method} (n={s['gap']['n']}) | {_cell(s['dominant_eigenvalue'])} | {_cell(s['skip_count_normal'], '{:.1f}')} | "
+                     f"{_cell(s['supernet_val_acc'])} | {_cell(s['discretized_val_acc'])} | {_cell(s['gap'])} | {_cell(s['retrained_top1'])} |")
+    lines += ["", "| epoch | " + " | ".join(f"{m}: eigenvalue / skips / gap / retrained" for m in methods) + " |",
+              "|---|" + "---|" * len(methods)]
+    depth = max((len(summary[m]["per_epoch"]) for m in methods), default=0)
+    for i in range(depth):
+        cells = []
+        for m in methods:
+            e = summary[m]["per_epoch"][i] if i < len(summary[m]["per_epoch"]) else None
+            cells.append(" / ".join((_cell(e["dominant_eigenvalue"]), _cell(e["skip_count_normal"], "{:.1f}"),
+                                     _cell(e["gap"]), _cell(e["retrained_top1"]))) if e else "")
+        lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+    lines += ["", "| method | seed | eigenvalue | skip | supernet val | discretized val | retrained top-1 | step ms |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["method"], r["seed"])):
         lines.append(f"| {r['method']} | {r['seed']} | {r['dominant_eigenvalue']:.3f} | {r['skip_count_normal']} | "
                      f"{r['supernet_val_acc']:.3f} | {r['discretized_val_acc']:.3f} | {r['retrained_top1']:.3f} | {r['step_ms']:.0f} |")
@@ -103,15 +174,21 @@ def markdown(summary: dict, rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--setup", choices=sorted(SETUPS), default="digits")
+    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), help="default: the setup's")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", default="runs/bench-sd-vs-darts")
-    parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "sd_vs_darts.json")
+    parser.add_argument("--out", help="default: runs/bench-sd-vs-darts[-SETUP]")
+    parser.add_argument("--results", type=Path, help="default: bench/results/<the setup's file>")
     args = parser.parse_args()
+    setup = SETUPS[args.setup]
+    methods = tuple(args.methods or setup["methods"])
+    out = args.out or ("runs/bench-sd-vs-darts" + ("" if args.setup == "digits" else f"-{args.setup}"))
+    results = args.results or Path(__file__).parent / "results" / setup["results"]
 
-    jobs = [(m, s) for s in args.seeds for m in METHODS]
+    jobs = [(m, s) for s in args.seeds for m in methods]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(one_run, m, s, args.out): (m, s) for m, s in jobs}
+        futures = {pool.submit(one_run, args.setup, m, s, out): (m, s) for m, s in jobs}
         rows = []
         for future in as_completed(futures):
             method, seed = futures[future]
@@ -120,13 +197,15 @@ def main() -> None:
             except Exception:  # report which run failed, keep the others going (each is resumable)
                 print(f"{method} seed {seed} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
                 continue
-            print(f"done: {method} seed {seed}: retrained top-1 {rows[-1]['retrained_top1']:.3f}", flush=True)
-    summary = summarize(rows)
-    table = markdown(summary, rows)
+            print(f"done: {method} seed {seed}: retrained top-1 {rows[-1]['retrained_top1']:.3f} "
+                  f"({rows[-1]['wall_s']:.0f} s)", flush=True)
+    summary = summarize(rows, methods)
+    table = markdown(summary, rows, methods)
     print(table)
-    atomic_write_json(args.results, {"benchmark": "sd_vs_darts", "date": time.strftime("%Y-%m-%d"),
-                                     "seeds": args.seeds, "summary": summary, "rows": rows, "markdown": table})
-    print(f"wrote {args.results}")
+    atomic_write_json(results, {"benchmark": "sd_vs_darts", "setup": args.setup, "date": time.strftime("%Y-%m-%d"),
+                                "seeds": args.seeds, "methods": list(methods), "summary": summary, "rows": rows,
+                                "markdown": table})
+    print(f"wrote {results}")
 
 
 if __name__ == "__main__":
