@@ -8,7 +8,7 @@ genotypes of one seed are retrained once. Two setups:
 
 - ``digits``: the default recipe's ``search:``/``train:`` sections on the embedded digits (the first table);
 - ``fashion``: Fashion-MNIST (DESIGN.md §11; Debian's ``dataset-fashion-mnist``), a fixed 2,560-image subset at
-  16x16 (1,280 weight-train / 1,280 arch-val images, 20 full steps per epoch), 10 epochs, 3 methods.
+  16x16 (1,280 weight-train / 1,280 arch-val images, 20 full steps per epoch), 8 epochs, 3 methods.
 
 Runs ``--workers`` jobs in parallel (one torch thread each). Finished stages are reused and interrupted ones
 resumed, so the script can be stopped and started again; run again, it only rebuilds the table.
@@ -47,14 +47,14 @@ SETUPS = {
     },
     "fashion": {
         "methods": ("darts", "sd-darts", "sd-darts-cache"),
-        "search": {**_SHARPNESS, "sharpness_iters": 8, "sharpness_every": 2,
+        "search": {**_SHARPNESS, "sharpness_iters": 6, "sharpness_every": 2,
                    "dataset": "fashion-mnist", "limit": 2560, "image_size": 16, "layers": 5, "channels": 8,
-                   "epochs": 10, "steps_per_epoch": None, "batch_size": 64, "teachers": 3, "teacher_interval": 5,
+                   "epochs": 8, "steps_per_epoch": None, "batch_size": 64, "teachers": 3, "teacher_interval": 5,
                    "distill_warmup_epochs": 2},
         "train": {"dataset": "fashion-mnist", "limit": 3000, "image_size": 16, "setting": "cifar", "layers": 6,
                   "channels": 16, "epochs": 6, "batch_size": 64, "lr": 0.05, "cutout": 4, "drop_path_prob": 0.1,
                   "auxiliary": False},
-        "retrain_epochs": (5,),  # and the last epoch
+        "retrain_epochs": (4,),  # and the last epoch
         "results": "sd_vs_darts_fashion.json",
     },
 }
@@ -67,7 +67,8 @@ def one_run(setup_name: str, method: str, seed: int, out_root: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from sdnas_deploy.config_utils import override
+    from sdnas_deploy.config_utils import from_mapping, override
+    from sdnas_deploy.nas.config import SearchConfig
     from sdnas_deploy.nas.searcher import run_search
     from sdnas_deploy.recipes import load_recipe
     from sdnas_deploy.resources import resolve_data_file
@@ -76,7 +77,9 @@ def one_run(setup_name: str, method: str, seed: int, out_root: str) -> dict:
 
     setup = SETUPS[setup_name]
     recipe = load_recipe(resolve_data_file("search", "default"))
-    search_cfg = override(recipe.search, seed=seed, device="cpu", **setup["search"], **METHODS[method])
+    # merged as a mapping, not by override(): a setup may set a recipe value back to None (steps_per_epoch)
+    search_cfg = from_mapping(SearchConfig, {**dataclasses.asdict(recipe.search), "seed": seed, "device": "cpu",
+                                             **setup["search"], **METHODS[method]}, "bench setup")
     train_cfg = override(recipe.train, seed=seed, device="cpu", **setup["train"])
     run_dir = Path(out_root) / f"{method}-seed{seed}"
     start = time.perf_counter()

@@ -3,7 +3,8 @@
 Every variant runs the real search loop (``nas.searcher.run_search``) in its own process (so its peak memory
 is its own) and reads the per-step times the loop records: the mean of the distilling steps for SD-DARTS
 (cached teachers distil from the second epoch, so that variant runs one extra epoch first), of the plain
-steps otherwise. Two sizes of the DARTS space:
+steps otherwise. ``darts (stock CPU ops)`` runs with SDNAS_STOCK_CPU_OPS=1: the step without
+``spaces.cpu_layout``, the baseline the speed targets are measured against. Two sizes of the DARTS space:
 
 - ``demo``: 5 cells x 8 channels, batch 64, the embedded digits (16x16x1), as ``sdnas run`` searches;
 - ``reference``: 8 cells x 16 channels, batch 64, 32x32x3 images (the DARTS CIFAR search shape; random RGB
@@ -44,6 +45,7 @@ CONFIGS = {
 }
 CELL_ONLY = ("partial_channels", "edge_norm")  # PC-DARTS options exist for the cell spaces only
 VARIANTS = {  # label -> SearchConfig overrides
+    "darts (stock CPU ops)": {"method": "darts"},  # the step before spaces.cpu_layout (run with STOCK_ENV)
     "darts": {"method": "darts"},
     "sd-darts (snapshots)": {"method": "sd-darts", "teachers_from": "snapshots"},
     "sd-darts (cache)": {"method": "sd-darts", "teachers_from": "cache"},
@@ -51,6 +53,7 @@ VARIANTS = {  # label -> SearchConfig overrides
     "darts channels_last": {"method": "darts", "channels_last": True},
     "pc-darts K=4 channels_last": {"method": "darts", "partial_channels": 4, "edge_norm": True, "channels_last": True},
 }
+STOCK_ENV = {"darts (stock CPU ops)": {"SDNAS_STOCK_CPU_OPS": "1"}}  # label -> extra environment
 MB = 1024.0  # ru_maxrss is in KiB on Linux
 
 
@@ -147,22 +150,26 @@ def main() -> None:
             config = {**base, **overrides, "epochs": epochs, "steps_per_epoch": args.steps, "device": args.device,
                       "amp": args.amp, "seed": 0, "distill_warmup_epochs": 0, "teacher_interval": 1, "limit": 1280}
             config.setdefault("channels_last", False)
-            row = {"variant": label, **run_variant(config)}
+            env = {**os.environ, **STOCK_ENV[label]} if label in STOCK_ENV else None
+            row = {"variant": label, **run_variant(config, env)}
             rows.append(row)
             print(f"{name:10} {label:28} step {row['step_ms']:8.1f} ms  peak RSS {row['peak_rss_mb']:7.0f} MB", flush=True)
         darts = next(r for r in rows if r["variant"] == "darts")["step_ms"]
+        stock = next((r["step_ms"] for r in rows if r["variant"] in STOCK_ENV), None)
         for r in rows:
             r["vs_darts"] = r["step_ms"] / darts
             r["speedup_vs_darts"] = darts / r["step_ms"]
+            r["speedup_vs_stock_darts"] = stock / r["step_ms"] if stock else None
         results["configs"][name] = {"config": base, "rows": rows}
     if args.ddp:
         results["ddp"] = ddp_rows(args, None)
     print()
     for name, block in results["configs"].items():
         print(f"{name}: {block['config']}")
-        print(f"  {'variant':28}{'step ms':>10}{'vs darts':>10}{'peak RSS MB':>13}")
+        print(f"  {'variant':28}{'step ms':>10}{'vs darts':>10}{'faster than stock darts':>25}{'peak RSS MB':>13}")
         for r in block["rows"]:
-            print(f"  {r['variant']:28}{r['step_ms']:>10.1f}{r['vs_darts']:>9.2f}x{r['peak_rss_mb']:>13.0f}")
+            faster = f"{r['speedup_vs_stock_darts']:.2f}x" if r["speedup_vs_stock_darts"] else "-"
+            print(f"  {r['variant']:28}{r['step_ms']:>10.1f}{r['vs_darts']:>9.2f}x{faster:>25}{r['peak_rss_mb']:>13.0f}")
     for r in results.get("ddp", []):
         print(f"ddp: {r['processes']} process(es) x {r['threads_each']} thread(s): global batch {r['global_batch']}, "
               f"step {r['step_ms']:.0f} ms, {r['images_per_s']:.1f} images/s")

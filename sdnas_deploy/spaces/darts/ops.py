@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...registry import register_into
+from ..cpu_layout import DepthwiseConv2d, MaxPool2d
 from ..layers import drop_path  # noqa: F401  (re-exported: the cells apply it)
 
 PRIMITIVES: list[str] = [
@@ -49,7 +50,7 @@ class ReLUConvBN(nn.Module):
 
 
 class DilConv(nn.Module):
-    """ReLU -> dilated depthwise conv -> pointwise conv -> BatchNorm."""
+    """ReLU -> dilated depthwise conv -> pointwise conv -> BatchNorm (the depthwise conv: cpu_layout's)."""
 
     def __init__(
         self, C_in: int, C_out: int, kernel_size: int, stride: int, padding: int, dilation: int, affine: bool = True
@@ -57,9 +58,7 @@ class DilConv(nn.Module):
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
-            nn.Conv2d(
-                C_in, C_in, kernel_size, stride=stride, padding=padding, dilation=dilation, groups=C_in, bias=False
-            ),
+            DepthwiseConv2d(C_in, kernel_size, stride=stride, padding=padding, dilation=dilation),
             nn.Conv2d(C_in, C_out, 1, bias=False),
             nn.BatchNorm2d(C_out, affine=affine),
         )
@@ -142,7 +141,7 @@ def _none(C: int, stride: int, affine: bool) -> nn.Module:
 
 @register_into(OPS, "max_pool_3x3")
 def _max_pool_3x3(C: int, stride: int, affine: bool) -> nn.Module:
-    return nn.MaxPool2d(3, stride=stride, padding=1)
+    return MaxPool2d(3, stride=stride, padding=1)
 
 
 @register_into(OPS, "avg_pool_3x3")
