@@ -62,7 +62,7 @@ METRICS = ("dominant_eigenvalue", "skip_count_normal", "supernet_val_acc", "disc
            "retrained_top1", "supernet_minus_retrained")
 
 
-def one_run(setup_name: str, method: str, seed: int, out_root: str) -> dict:
+def one_run(setup_name: str, method: str, seed: int, out_root: str, retrain_epochs: tuple[int, ...] | None = None) -> dict:
     """Search + retrains of one (method, seed); returns its final figures and per-epoch trajectory."""
     import torch
 
@@ -85,7 +85,10 @@ def one_run(setup_name: str, method: str, seed: int, out_root: str) -> dict:
     start = time.perf_counter()
     search = _resumable(run_dir / "search", lambda resume: run_search(search_cfg, run_dir / "search", resume=resume, progress=False))
     epochs = search["epochs"]
-    wanted = sorted({e for e in setup["retrain_epochs"] if e < len(epochs)} | {len(epochs)})  # 1-based epochs
+    extra = setup["retrain_epochs"] if retrain_epochs is None else retrain_epochs
+    wanted = sorted({e for e in extra if e < len(epochs)} | {len(epochs)})  # 1-based epochs
+    # an earlier run's retrains of other epochs are reported too (a resumed bench may ask for fewer)
+    wanted += [e for e in range(1, len(epochs)) if e not in wanted and (run_dir / f"train-epoch{e}" / "report.json").is_file()]
     retrained: dict[str, float] = {}  # arch string -> test top-1 (one retrain per distinct genotype)
     trajectory = []
     for number, record in enumerate(epochs, start=1):
@@ -181,6 +184,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), help="default: the setup's")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--retrain-epochs", type=int, nargs="*", help="epochs (1-based) whose genotype is retrained "
+                        "besides the last; default: the setup's")
     parser.add_argument("--out", help="default: runs/bench-sd-vs-darts[-SETUP]")
     parser.add_argument("--results", type=Path, help="default: bench/results/<the setup's file>")
     args = parser.parse_args()
@@ -191,7 +196,8 @@ def main() -> None:
 
     jobs = [(m, s) for s in args.seeds for m in methods]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(one_run, args.setup, m, s, out): (m, s) for m, s in jobs}
+        retrain = None if args.retrain_epochs is None else tuple(args.retrain_epochs)
+        futures = {pool.submit(one_run, args.setup, m, s, out, retrain): (m, s) for m, s in jobs}
         rows = []
         for future in as_completed(futures):
             method, seed = futures[future]

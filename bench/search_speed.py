@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--amp", default="off", help="off, or auto/bf16/fp16 on CUDA")
     parser.add_argument("--ddp", action="store_true", help="also time 2 processes (torchrun, gloo) against 1")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--suffix", default="", help="appended to the results file name (keeps earlier runs)")
     args = parser.parse_args()
     if args.child:
         return child(json.loads(args.child))
@@ -175,7 +176,7 @@ def main() -> None:
               f"step {r['step_ms']:.0f} ms, {r['images_per_s']:.1f} images/s")
     tag = "cuda" if args.device.startswith("cuda") else "cpu"
     name = "_".join(args.configs.split(","))
-    path = atomic_write_json(args.out / f"search_speed_{tag}_{name}.json", results)
+    path = atomic_write_json(args.out / f"search_speed_{tag}_{name}{args.suffix}.json", results)
     print(f"wrote {path}")
 
 

@@ -173,3 +173,26 @@ def test_cached_teachers_state_round_trip_and_mismatch() -> None:
     assert torch.equal(restored.probs, cache.probs) and restored.epoch == 0
     with pytest.raises(ValueError, match="shape"):
         CachedTeachers(k=2, samples=5, classes=3).load_state_dict(cache.state_dict())
+
+
+def test_channels_last_teachers_predict_what_the_supernet_predicted() -> None:
+    """Snapshots run channels-last (a faster forward); fresh, recycled and restored ones predict the supernet's
+    own softened probabilities at snapshot time, to float rounding."""
+    from sdnas_deploy.spaces.darts.supernet import SearchNetwork
+
+    torch.manual_seed(0)
+    model = SearchNetwork(4, 10, 3, in_channels=1).train()
+    x = torch.randn(8, 1, 12, 12)
+    teachers = VotingTeachers(k=1, interval=1, vote="soft", temperature=2.0)
+    for _ in range(2):  # the second snapshot recycles the first module
+        with torch.no_grad():
+            for p in model.weight_parameters():
+                p.add_(0.05 * torch.randn_like(p))
+            expected = F.softmax(model(x) / 2.0, dim=1)
+        teachers.snapshot(model)
+        teacher = teachers.snapshots[-1]
+        assert all(p.is_contiguous(memory_format=torch.channels_last) for p in teacher.parameters() if p.dim() == 4)
+        torch.testing.assert_close(teachers.teacher_probs(x), expected, rtol=1e-4, atol=1e-5)
+    restored = VotingTeachers(k=1, interval=1, vote="soft", temperature=2.0)
+    restored.load_state_dict(teachers.state_dict(), template=model)
+    torch.testing.assert_close(restored.teacher_probs(x), expected, rtol=1e-4, atol=1e-5)

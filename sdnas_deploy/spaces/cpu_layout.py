@@ -115,7 +115,8 @@ class DepthwiseConv2d(nn.Conv2d):
     - ``subsample``: dilation d, stride d, "same" padding d(k-1)/2 only reads every d-th pixel: the dense conv
       of x[:, :, ::d, ::d] (the DARTS dil_conv ops of a reduction cell);
     - ``polyphase``: dilation d, stride 1, "same" padding: the dense conv of the d² phase images (:func:`_polyphase`),
-      used while each phase image is at least the kernel's size (smaller ones are mostly padding: slower);
+      used when a gradient is wanted and each phase image is at least the kernel's size (smaller ones are
+      mostly padding: slower);
     - ``stock``: everything else (3x3, and whatever does not match).
     """
 
@@ -138,8 +139,8 @@ class DepthwiseConv2d(nn.Conv2d):
             return super().forward(x)
         if self.path == "subsample":
             return _dense(x[:, :, ::d, ::d], self.weight, 1, (k - 1) // 2)
-        if self.path == "polyphase":
-            if min(x.shape[-2:]) < d * k:
+        if self.path == "polyphase":  # it pays in the backward only: the forward alone is faster stock
+            if min(x.shape[-2:]) < d * k or not torch.is_grad_enabled():
                 return super().forward(x)
             return _polyphase(x, self.weight, d)
         return _dense(x, self.weight, self.stride[0], self.padding[0])
