@@ -81,7 +81,8 @@ def depthwise_rows(batch: int, repeats: int) -> list[dict]:
         }, repeats)
         rows.append({"channels": channels, "size": size, "kernel": kernel, "stride": stride, "dilation": dilation,
                      **{f"{name}_ms": value for name, value in ms.items()}, "speedup": ms["stock"] / ms["sdnas"],
-                     "sdnas_path": module.path})
+                     "sdnas_path": "stock (polyphase needs d*k pixels)" if module.path == "polyphase"
+                     and size < dilation * kernel else module.path})
     return rows
 
 
