@@ -1,20 +1,22 @@
 """Depthwise convolution and max pooling that run oneDNN's CPU kernels in the layout where those are fast.
 
-Measured by ``bench/cpu_layout.py`` (2-core x86 VM, torch 2.14, one thread): for the DARTS supernet's shapes,
-oneDNN's *weight* gradient of a 5x5 or 7x7 depthwise conv is 1.6–5× slower on NCHW tensors than on
-channels-last ones (5x5 on 64x8x16x16: 5.3 vs 1.8 ms, the layout copies included), while its forward and input
-gradient are as fast or faster on NCHW; a dilated depthwise conv is slow in both layouts; max pooling (forward and backward) is 2–5× faster channels-last. Switching the whole
-network to channels-last gains far less (1.2× per step), because the many 1x1 convs, BatchNorms, concats
-and sums of a cell are no faster that way and pay for conversions. So only these two ops switch, locally:
+Measured by ``bench/cpu_layout.py`` (2-core x86 VM, torch 2.14, one thread), forward + backward at batch 64:
+- oneDNN's *weight* gradient of a 5x5 or 7x7 depthwise conv is much slower on NCHW tensors than on channels-last
+  ones, while its forward and input gradient are as fast or faster on NCHW: 1.35-4.4x with the weight gradient
+  on channels-last copies (copies included);
+- a dilated depthwise conv is slow in both layouts, but it is a sum that dense convs compute: 1.2-4.7x;
+- max pooling is 1.45-7.6x faster channels-last.
+Switching the whole network to channels-last gains far less (1.2x per step): BatchNorm backward gets 4x slower, and
+the 1x1 convs, concats and sums of a cell are no faster that way. So only these two ops switch, locally:
 
 - :class:`DepthwiseConv2d` — an ``nn.Conv2d`` (same parameters and state dict) whose backward computes the
   weight gradient on channels-last copies of the input and output gradient (5x5, 7x7), and which computes a
   dilated conv as dense convs (of the subsampled input at stride d, of the d² phase images at stride 1);
 - :class:`MaxPool2d` — an ``nn.MaxPool2d`` that pools a channels-last copy and returns NCHW.
 
-The numbers are identical up to float summation order (tests/test_cpu_layout.py). Both fall back to the plain
-op off the CPU, while tracing or exporting (ONNX graphs are unchanged) and when no gradient is needed
-(the weight-gradient trick only helps training; the pool keeps the switch, which also speeds its forward).
+The numbers are identical up to float summation order (tests/test_cpu_layout.py). Both run the stock op off the
+CPU and while tracing, exporting (ONNX graphs are unchanged) or compiling; ``disabled()`` and
+``SDNAS_STOCK_CPU_OPS=1`` switch them off.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ CHANNELS_LAST = torch.channels_last
 
 def channels_last_weight_grad(kernel: int, dilation: int) -> bool:
     """Whether bench/cpu_layout.py measured this depthwise conv's weight gradient faster on channels-last copies:
-    undilated 5x5 and 7x7 (1.6-5x); not 3x3 (oneDNN has a fast NCHW kernel) nor the dilated ones."""
+    undilated 5x5 and 7x7 (1.35-4.4x); not 3x3 (oneDNN has a fast NCHW kernel) nor the dilated ones."""
     return kernel >= 5 and dilation == 1
+
 
 # SDNAS_STOCK_CPU_OPS=1 turns the switch off for a whole process (bench/search_speed.py's "today's step" rows).
 _state = {"enabled": os.environ.get("SDNAS_STOCK_CPU_OPS", "") in ("", "0")}
@@ -52,8 +55,8 @@ def disabled() -> Iterator[None]:
 
 def _plain_path(x: torch.Tensor) -> bool:
     """True where the stock op must run: off the CPU, inside tracing / ONNX export / torch.compile."""
-    return (not _state["enabled"] or x.device.type != "cpu" or x.dim() != 4 or torch.jit.is_tracing() or torch.jit.is_scripting()
-            or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
+    return (not _state["enabled"] or x.device.type != "cpu" or x.dim() != 4 or torch.jit.is_tracing()
+            or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
 
 
 class _DepthwiseConv(torch.autograd.Function):
