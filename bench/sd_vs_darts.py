@@ -10,7 +10,7 @@ genotypes of one seed are retrained once. Two setups:
 - ``fashion``: Fashion-MNIST (DESIGN.md §11; Debian's ``dataset-fashion-mnist``), a fixed 2,560-image subset at
   16x16 (1,280 weight-train / 1,280 arch-val images, 20 full steps per epoch), 8 epochs, 3 methods.
 
-Runs ``--workers`` jobs in parallel (one torch thread each). Finished stages are reused and interrupted ones
+Writes the JSON (and for ``fashion`` a plot of the per-epoch means, beside it). Runs ``--workers`` jobs in parallel (one torch thread each). Finished stages are reused and interrupted ones
 resumed, so the script can be stopped and started again; run again, it only rebuilds the table.
 
     .venv/bin/python bench/sd_vs_darts.py --setup fashion [--seeds 0 1 2] [--workers 2]
@@ -215,6 +215,15 @@ def main() -> None:
                                 "seeds": args.seeds, "methods": list(methods), "summary": summary, "rows": rows,
                                 "markdown": table})
     print(f"wrote {results}")
+    if args.setup != "digits":  # the digits run has one epoch of figures only
+        from sdnas_deploy.visual.plots import compare_trajectories
+
+        picture = compare_trajectories(
+            {m: summary[m]["per_epoch"] for m in methods},
+            [("dominant_eigenvalue", "dominant eigenvalue of the α Hessian"), ("skip_count_normal", "skip_connect (normal cell)"),
+             ("gap", "discretization gap (val acc)"), ("supernet_val_acc", "supernet val acc")],
+            results.with_suffix(".png"), title=f"{args.setup}: mean ± std over seeds {args.seeds}")
+        print(f"wrote {picture}")
 
 
 if __name__ == "__main__":

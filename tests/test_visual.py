@@ -17,7 +17,7 @@ from sdnas_deploy.profile.timing import MAX_KEPT_SAMPLES, _sample
 from sdnas_deploy.spaces.darts import REFERENCE_GENOTYPES
 from sdnas_deploy.training.config import TrainConfig
 from sdnas_deploy.training.trainer import run_training
-from sdnas_deploy.visual.plots import profile_plot
+from sdnas_deploy.visual.plots import compare_trajectories, profile_plot
 from sdnas_deploy.visual.report import make_plots, write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -116,3 +116,16 @@ def test_tensorboard_scalars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(builtins, "__import__", no_tensorboard)
     with pytest.raises(BadInputError, match="pip install tensorboard"):
         Scalars(tmp_path / "tb2")
+
+
+def test_compare_trajectories_draws_every_method_and_skips_gaps(tmp_path: Path) -> None:
+    stat = lambda mean: {"mean": mean, "std": 0.1, "n": 3}  # noqa: E731
+    per_method = {
+        "darts": [{"epoch": 1, "gap": stat(0.5), "dominant_eigenvalue": {"mean": None, "std": 0.0, "n": 0}},
+                  {"epoch": 2, "gap": stat(0.6), "dominant_eigenvalue": stat(0.1)}],
+        "sd-darts": [{"epoch": 1, "gap": stat(0.4)}, {"epoch": 2, "gap": stat(0.45), "dominant_eigenvalue": stat(0.05)}],
+    }
+    path = compare_trajectories(per_method, [("gap", "gap"), ("dominant_eigenvalue", "eigenvalue")],
+                                tmp_path / "cmp.png", title="t")
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000

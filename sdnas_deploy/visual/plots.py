@@ -206,3 +206,30 @@ def profile_plot(profile: dict[str, Any], out_dir: Path) -> list[Plot]:
     ax.set_title(f"{profile.get('backend', '')} on {profile.get('device', '')}, batch {profile.get('batch', '')}")
     ax.legend()
     return [("latency histogram", _save(fig, out_dir / "latency_histogram.png"))]
+
+
+def compare_trajectories(per_method: dict[str, Sequence[dict[str, Any]]], metrics: Sequence[tuple[str, str]],
+                         path: Path, title: str = "") -> Path:
+    """One panel per metric (key, label): its mean ± std over seeds per epoch, one line per method.
+
+    ``per_method[method]`` is a list of ``{"epoch": n, key: {"mean": m, "std": s, "n": k}}`` (what the
+    method-comparison benchmarks summarize); epochs where a metric was not measured are left out.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    for ax, (key, label) in zip(axes[0], metrics):
+        for method, rows in per_method.items():
+            points = [(r["epoch"], r[key]["mean"], r[key]["std"]) for r in rows
+                      if isinstance(r.get(key), dict) and r[key].get("mean") is not None]
+            if not points:
+                continue
+            xs, means, stds = (list(column) for column in zip(*points))
+            ax.plot(xs, means, marker="o", markersize=3, label=method)
+            ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], alpha=0.15)
+        ax.set_xlabel("search epoch")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
