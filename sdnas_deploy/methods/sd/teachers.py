@@ -41,8 +41,9 @@ def hard_vote(probs: torch.Tensor) -> torch.Tensor:
     return torch.where(tie.unsqueeze(1), soft_vote(probs), agreeing_mean)
 
 
-def _freeze(model: nn.Module) -> nn.Module:
-    """Make a snapshot inert: no gradients, and BatchNorm running mean/var never updated."""
+def _as_teacher(model: nn.Module) -> nn.Module:
+    """Make a snapshot an inert teacher: no gradients, BatchNorm running mean/var never updated, train mode
+    (batch statistics, see VotingTeachers), channels-last weights."""
     for param in model.parameters():
         param.grad = None
         param.requires_grad_(False)
@@ -51,7 +52,7 @@ def _freeze(model: nn.Module) -> nn.Module:
             module.momentum = 0.0  # running = (1 - 0)·running + 0·batch: forwards leave the buffers untouched
     if hasattr(model, "relax"):
         model.relax = "softmax"  # a Gumbel-relaxed supernet teaches with its expected mixture, not noisy samples
-    return model
+    return model.to(memory_format=torch.channels_last).train()
 
 
 class VotingTeachers:
@@ -93,8 +94,7 @@ class VotingTeachers:
             with torch.no_grad():
                 teacher.load_state_dict(model.state_dict())
         else:
-            teacher = _freeze(copy.deepcopy(model)).to(memory_format=torch.channels_last)
-            teacher.train()
+            teacher = _as_teacher(copy.deepcopy(model))
         self.snapshots.append(teacher)
 
     def observe_step(self, model: nn.Module) -> bool:
@@ -132,6 +132,4 @@ class VotingTeachers:
         for weights in state["snapshots"][-self.k :]:
             teacher = copy.deepcopy(template)
             teacher.load_state_dict(weights)
-            teacher = _freeze(teacher).to(memory_format=torch.channels_last)
-            teacher.train()
-            self.snapshots.append(teacher)
+            self.snapshots.append(_as_teacher(teacher))
